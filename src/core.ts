@@ -1,0 +1,35 @@
+/**
+ * What the parts of one durably instance share. Internal: built by `createDurably`, handed
+ * to the job handles, the worker and the executions. Nothing here is module-level, so two
+ * instances in one process never interfere.
+ */
+import type { Emitter } from './events.js'
+import type { IdGenerator } from './id.js'
+import type { AnyJobDefinition } from './job.js'
+import type { Store } from './store/store.js'
+
+export interface ResolvedOptions {
+  pollingInterval: number
+  heartbeatInterval: number
+  staleThreshold: number
+  concurrency: number
+}
+
+export interface Core {
+  readonly store: Store
+  readonly emitter: Emitter
+  readonly newId: IdGenerator
+  readonly options: ResolvedOptions
+  readonly now: () => number
+  /** Resolves once the schema is migrated (migrating on first use if nobody did). */
+  ready(): Promise<void>
+  /** The registered definition for a job name, if this instance knows it. */
+  definitionOf(jobName: string): AnyJobDefinition | undefined
+  jobNames(): readonly string[]
+  /** Ask the worker to look for work now (a run was just triggered or retried). */
+  wake(): void
+}
+
+export function isoNow(core: Pick<Core, 'now'>): string {
+  return new Date(core.now()).toISOString()
+}

@@ -1,0 +1,166 @@
+/**
+ * Every error durably throws is a `DurablyError` with a stable `code`. Check errors by
+ * `code` (or `isDurablyError`) rather than `instanceof` alone, so two installed copies of
+ * the package still agree; the HTTP handler maps codes to statuses exhaustively.
+ */
+export type DurablyErrorCode =
+  | 'VALIDATION'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'CANCELLED'
+  | 'LEASE_LOST'
+  | 'SERIALIZATION'
+  | 'TIMEOUT'
+  | 'RUN_FAILED'
+  | 'DATABASE'
+  | 'CLOSED'
+
+export class DurablyError extends Error {
+  readonly code: DurablyErrorCode
+
+  constructor(code: DurablyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'DurablyError'
+    this.code = code
+  }
+}
+
+/** One problem found by a schema, in the shape zod reports it. */
+export interface ValidationIssue {
+  path: PropertyKey[]
+  message: string
+  code?: string
+}
+
+/** Input that fails its job's schema. Nothing was stored. */
+export class ValidationError extends DurablyError {
+  readonly issues: ValidationIssue[]
+
+  constructor(message: string, issues: ValidationIssue[] = []) {
+    super('VALIDATION', message)
+    this.name = 'ValidationError'
+    this.issues = issues
+  }
+}
+
+export class InvalidArgumentError extends DurablyError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message)
+    this.name = 'InvalidArgumentError'
+  }
+}
+
+export class NotFoundError extends DurablyError {
+  constructor(message: string) {
+    super('NOT_FOUND', message)
+    this.name = 'NotFoundError'
+  }
+}
+
+/** The run exists but is in the wrong status for the action asked of it. */
+export class ConflictError extends DurablyError {
+  constructor(message: string) {
+    super('CONFLICT', message)
+    this.name = 'ConflictError'
+  }
+}
+
+export class CancelledError extends DurablyError {
+  readonly runId: string
+
+  constructor(runId: string, message = `Run ${runId} was cancelled`) {
+    super('CANCELLED', message)
+    this.name = 'CancelledError'
+    this.runId = runId
+  }
+}
+
+/** This worker no longer holds the run's lease (recovered elsewhere or cancelled). */
+export class LeaseLostError extends DurablyError {
+  readonly runId: string
+
+  constructor(runId: string) {
+    super('LEASE_LOST', `Run ${runId} is no longer leased to this worker`)
+    this.name = 'LeaseLostError'
+    this.runId = runId
+  }
+}
+
+/** A value JSON cannot carry faithfully (BigInt, function, cycle, Map, NaN…). */
+export class SerializationError extends DurablyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SERIALIZATION', message, options)
+    this.name = 'SerializationError'
+  }
+}
+
+export class TimeoutError extends DurablyError {
+  constructor(message: string) {
+    super('TIMEOUT', message)
+    this.name = 'TimeoutError'
+  }
+}
+
+/** `triggerAndWait` rejects with this when the run fails; `message` is the run's error. */
+export class RunFailedError extends DurablyError {
+  readonly runId: string
+
+  constructor(runId: string, message: string) {
+    super('RUN_FAILED', message)
+    this.name = 'RunFailedError'
+    this.runId = runId
+  }
+}
+
+/** The database refused or failed a statement (busy, locked, connection lost…). */
+export class DatabaseError extends DurablyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DATABASE', message, options)
+    this.name = 'DatabaseError'
+  }
+}
+
+export class ClosedError extends DurablyError {
+  constructor(message = 'This durably instance has been stopped') {
+    super('CLOSED', message)
+    this.name = 'ClosedError'
+  }
+}
+
+export function isDurablyError(value: unknown): value is DurablyError {
+  if (value instanceof DurablyError) return true
+  const code = value instanceof Error ? (value as { code?: unknown }).code : undefined
+  return typeof code === 'string' && DURABLY_CODES.has(code)
+}
+
+const DURABLY_CODES: ReadonlySet<string> = new Set<DurablyErrorCode>([
+  'VALIDATION',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'CANCELLED',
+  'LEASE_LOST',
+  'SERIALIZATION',
+  'TIMEOUT',
+  'RUN_FAILED',
+  'DATABASE',
+  'CLOSED',
+])
+
+/** Normalise anything thrown into an `Error`, keeping the original as `cause`. */
+export function coerceError(value: unknown): Error {
+  if (value instanceof Error) return value
+  if (typeof value === 'string') return new Error(value)
+  let text: string
+  try {
+    text = JSON.stringify(value) ?? String(value)
+  } catch {
+    text = String(value)
+  }
+  return new Error(text, { cause: value })
+}
+
+export function errorMessage(value: unknown): string {
+  return coerceError(value).message
+}

@@ -1,0 +1,225 @@
+/**
+ * The event map and a typed emitter. Every event carries `type`, `timestamp` (ISO-8601) and
+ * a per-instance increasing `sequence`. Listeners are isolated: one that throws is reported
+ * to the error handlers and never disturbs the worker or the other listeners.
+ */
+import { coerceError } from './errors.js'
+import type { LogLevel, Progress } from './types.js'
+
+interface EventBase {
+  timestamp: string
+  sequence: number
+}
+
+interface RunEventBase extends EventBase {
+  runId: string
+  jobName: string
+}
+
+export interface RunTriggerEvent extends RunEventBase {
+  type: 'run:trigger'
+  payload: unknown
+}
+export interface RunStartEvent extends RunEventBase {
+  type: 'run:start'
+  payload: unknown
+}
+export interface RunCompleteEvent extends RunEventBase {
+  type: 'run:complete'
+  output: unknown
+  /** Milliseconds from this execution's start to completion. */
+  duration: number
+}
+export interface RunFailEvent extends RunEventBase {
+  type: 'run:fail'
+  error: string
+  failedStepName?: string
+}
+export interface RunCancelEvent extends RunEventBase {
+  type: 'run:cancel'
+}
+export interface RunRetryEvent extends RunEventBase {
+  type: 'run:retry'
+}
+export interface RunProgressEvent extends RunEventBase {
+  type: 'run:progress'
+  progress: Progress
+}
+export interface RunDeleteEvent extends RunEventBase {
+  type: 'run:delete'
+}
+export interface StepStartEvent extends RunEventBase {
+  type: 'step:start'
+  stepName: string
+  stepIndex: number
+}
+export interface StepCompleteEvent extends RunEventBase {
+  type: 'step:complete'
+  stepName: string
+  stepIndex: number
+  output: unknown
+  duration: number
+}
+export interface StepFailEvent extends RunEventBase {
+  type: 'step:fail'
+  stepName: string
+  stepIndex: number
+  error: string
+}
+export interface LogWriteEvent extends RunEventBase {
+  type: 'log:write'
+  stepName: string | null
+  level: LogLevel
+  message: string
+  data?: unknown
+}
+export interface WorkerErrorEvent extends EventBase {
+  type: 'worker:error'
+  error: string
+  /** What the worker was doing: 'claim', 'heartbeat', 'settle', … */
+  context: string
+  runId?: string
+}
+
+export interface DurablyEventMap {
+  'run:trigger': RunTriggerEvent
+  'run:start': RunStartEvent
+  'run:complete': RunCompleteEvent
+  'run:fail': RunFailEvent
+  'run:cancel': RunCancelEvent
+  'run:retry': RunRetryEvent
+  'run:progress': RunProgressEvent
+  'run:delete': RunDeleteEvent
+  'step:start': StepStartEvent
+  'step:complete': StepCompleteEvent
+  'step:fail': StepFailEvent
+  'log:write': LogWriteEvent
+  'worker:error': WorkerErrorEvent
+}
+
+export type EventType = keyof DurablyEventMap
+export type DurablyEvent = DurablyEventMap[EventType]
+export type RunEvent = Extract<DurablyEvent, { runId: string }>
+
+/** The input of `emit`: an event without the stamp the emitter adds. */
+export type EventInput<E extends DurablyEvent = DurablyEvent> = E extends DurablyEvent
+  ? Omit<E, 'timestamp' | 'sequence'>
+  : never
+
+export type EventListener<T extends EventType> = (event: DurablyEventMap[T]) => void
+export type ErrorHandler = (error: Error, event?: DurablyEvent) => void
+
+export const RUN_TERMINAL_EVENTS = ['run:complete', 'run:fail', 'run:cancel', 'run:delete'] as const
+
+export interface Emitter {
+  on<T extends EventType>(type: T, listener: EventListener<T>): () => void
+  /** Every event, in order; used by plugins and the run-list stream. */
+  onAny(listener: (event: DurablyEvent) => void): () => void
+  /** Events of one run only, found by id rather than by testing every listener. */
+  onRun(runId: string, listener: (event: RunEvent) => void): () => void
+  emit<E extends DurablyEvent>(event: EventInput<E>): DurablyEvent
+  /** Stamp an event (timestamp, sequence) without delivering it: for replies to one reader. */
+  stamp<E extends DurablyEvent>(event: EventInput<E>): E
+  onError(handler: ErrorHandler): () => void
+  /** Listeners currently registered (by type, or all): lets tests prove nothing leaks. */
+  listenerCount(type?: EventType): number
+}
+
+export function createEmitter(now: () => number = Date.now): Emitter {
+  const listeners = new Map<EventType, Set<(event: DurablyEvent) => void>>()
+  const anyListeners = new Set<(event: DurablyEvent) => void>()
+  const runListeners = new Map<string, Set<(event: RunEvent) => void>>()
+  const errorHandlers = new Set<ErrorHandler>()
+  let sequence = 0
+
+  const reportListenerError = (error: unknown, event: DurablyEvent) => {
+    const coerced = coerceError(error)
+    for (const handler of errorHandlers) {
+      try {
+        handler(coerced, event)
+      } catch {
+        // An error handler that throws has nowhere left to report to.
+      }
+    }
+  }
+
+  const stampEvent = (input: EventInput): DurablyEvent => {
+    sequence += 1
+    return { ...input, timestamp: new Date(now()).toISOString(), sequence } as DurablyEvent
+  }
+
+  const deliver = (listener: (event: DurablyEvent) => void, event: DurablyEvent) => {
+    try {
+      listener(event)
+    } catch (error) {
+      reportListenerError(error, event)
+    }
+  }
+
+  return {
+    on(type, listener) {
+      let set = listeners.get(type)
+      if (!set) {
+        set = new Set()
+        listeners.set(type, set)
+      }
+      // Wrap so the same function registered twice is two subscriptions, each removable.
+      const entry = (event: DurablyEvent) => listener(event as never)
+      set.add(entry)
+      return () => {
+        set.delete(entry)
+      }
+    },
+
+    onAny(listener) {
+      const entry = (event: DurablyEvent) => listener(event)
+      anyListeners.add(entry)
+      return () => {
+        anyListeners.delete(entry)
+      }
+    },
+
+    onRun(runId, listener) {
+      let set = runListeners.get(runId)
+      if (!set) {
+        set = new Set()
+        runListeners.set(runId, set)
+      }
+      const entry = (event: RunEvent) => listener(event)
+      set.add(entry)
+      return () => {
+        set.delete(entry)
+        if (set.size === 0 && runListeners.get(runId) === set) runListeners.delete(runId)
+      }
+    },
+
+    stamp: (input) => stampEvent(input) as never,
+
+    emit(input) {
+      const event = stampEvent(input)
+      const typed = listeners.get(event.type)
+      if (typed) for (const listener of [...typed]) deliver(listener, event)
+      for (const listener of [...anyListeners]) deliver(listener, event)
+      const forRun = 'runId' in event && event.runId ? runListeners.get(event.runId) : undefined
+      if (forRun)
+        for (const listener of [...forRun])
+          deliver(listener as (event: DurablyEvent) => void, event)
+      return event
+    },
+
+    onError(handler) {
+      errorHandlers.add(handler)
+      return () => {
+        errorHandlers.delete(handler)
+      }
+    },
+
+    listenerCount(type) {
+      if (type) return listeners.get(type)?.size ?? 0
+      let total = anyListeners.size
+      for (const set of listeners.values()) total += set.size
+      for (const set of runListeners.values()) total += set.size
+      return total
+    },
+  }
+}

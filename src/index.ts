@@ -1,0 +1,82 @@
+/**
+ * durably: step-oriented, resumable batch execution on SQL.
+ * Public exports only; read `durably.ts` next.
+ */
+
+export type { Durably, DurablyPlugin, DurablyWith, PurgeOptions } from './durably.js'
+export { createDurably } from './durably.js'
+export type { DurablyErrorCode, ValidationIssue } from './errors.js'
+export {
+  CancelledError,
+  ClosedError,
+  ConflictError,
+  DatabaseError,
+  DurablyError,
+  InvalidArgumentError,
+  isDurablyError,
+  LeaseLostError,
+  NotFoundError,
+  RunFailedError,
+  SerializationError,
+  TimeoutError,
+  ValidationError,
+} from './errors.js'
+export type {
+  DurablyEvent,
+  DurablyEventMap,
+  ErrorHandler,
+  EventType,
+  LogWriteEvent,
+  RunCancelEvent,
+  RunCompleteEvent,
+  RunDeleteEvent,
+  RunEvent,
+  RunFailEvent,
+  RunProgressEvent,
+  RunRetryEvent,
+  RunStartEvent,
+  RunTriggerEvent,
+  StepCompleteEvent,
+  StepFailEvent,
+  StepStartEvent,
+  WorkerErrorEvent,
+} from './events.js'
+export type {
+  AnyJobDefinition,
+  BatchTriggerInput,
+  HandleOf,
+  HandlesOf,
+  JobDefinition,
+  JobHandle,
+  TriggerOptions,
+} from './job.js'
+export { defineJob } from './job.js'
+export type { DurablyOptions } from './options.js'
+export { withLogPersistence } from './plugins/log-persistence.js'
+export type { StepContext } from './step.js'
+export type {
+  Database,
+  DurablyLogsTable,
+  DurablyRunsTable,
+  DurablySchemaVersionsTable,
+  DurablyStepsTable,
+} from './store/schema.js'
+export type {
+  ClaimedRun,
+  CreatedRun,
+  Lease,
+  NewLog,
+  NewRun,
+  NewStep,
+  Store,
+} from './store/store.js'
+export type {
+  Log,
+  LogLevel,
+  Progress,
+  Run,
+  RunFilter,
+  RunStatus,
+  Step,
+  StepStatus,
+} from './types.js'

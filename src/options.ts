@@ -1,0 +1,98 @@
+/**
+ * `createDurably` options: defaults from the specification, validated once at construction.
+ */
+import type { Dialect } from 'kysely'
+import type { ResolvedOptions } from './core.js'
+import { InvalidArgumentError } from './errors.js'
+import type { FamilyName } from './store/family.js'
+
+export interface DurablyOptions {
+  /** A Kysely dialect: libSQL, better-sqlite3, SQLocal (browser) or PostgreSQL. */
+  dialect: Dialect
+  /** How often an idle worker looks for work created elsewhere (ms). Default 1000. */
+  pollingInterval?: number
+  /** How often a running run's lease is renewed (ms). Default 5000. */
+  heartbeatInterval?: number
+  /** A running run whose heartbeat is older than this is abandoned and resumed elsewhere (ms). Default 30000. */
+  staleThreshold?: number
+  /** Runs one worker executes at once; raise it for I/O-bound jobs. Default 1. */
+  concurrency?: number
+  /**
+   * The SQL family of `dialect`. Detected from the dialect's query compiler when omitted;
+   * set it when wrapping a dialect in a way detection cannot see through.
+   */
+  family?: FamilyName
+}
+
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  pollingInterval: 1000,
+  heartbeatInterval: 5000,
+  staleThreshold: 30000,
+  concurrency: 1,
+}
+
+export function resolveOptions(options: unknown): DurablyOptions & ResolvedOptions {
+  if (!options || typeof options !== 'object') {
+    throw new InvalidArgumentError('createDurably: expected an options object with a "dialect"')
+  }
+  const given = options as Partial<DurablyOptions>
+  const dialect = given.dialect as Partial<Dialect> | undefined
+  if (
+    !dialect ||
+    typeof dialect.createDriver !== 'function' ||
+    typeof dialect.createQueryCompiler !== 'function'
+  ) {
+    throw new InvalidArgumentError(
+      'createDurably: "dialect" must be a Kysely dialect (for example new LibsqlDialect({ url }))',
+    )
+  }
+  const resolved = {
+    ...given,
+    pollingInterval: positive(
+      given.pollingInterval,
+      'pollingInterval',
+      DEFAULT_OPTIONS.pollingInterval,
+    ),
+    heartbeatInterval: positive(
+      given.heartbeatInterval,
+      'heartbeatInterval',
+      DEFAULT_OPTIONS.heartbeatInterval,
+    ),
+    staleThreshold: positive(
+      given.staleThreshold,
+      'staleThreshold',
+      DEFAULT_OPTIONS.staleThreshold,
+    ),
+    concurrency: positive(given.concurrency, 'concurrency', DEFAULT_OPTIONS.concurrency),
+  } as DurablyOptions & ResolvedOptions
+  if (!Number.isInteger(resolved.concurrency)) {
+    throw new InvalidArgumentError(
+      `createDurably: concurrency must be a whole number, got ${resolved.concurrency}`,
+    )
+  }
+  if (resolved.staleThreshold <= resolved.heartbeatInterval) {
+    throw new InvalidArgumentError(
+      `createDurably: staleThreshold (${resolved.staleThreshold} ms) must be greater than heartbeatInterval ` +
+        `(${resolved.heartbeatInterval} ms), or live runs would be taken from their workers`,
+    )
+  }
+  if (given.family !== undefined && given.family !== 'sqlite' && given.family !== 'postgres') {
+    throw new InvalidArgumentError(
+      `createDurably: family must be 'sqlite' or 'postgres', got ${String(given.family)}`,
+    )
+  }
+  return resolved
+}
+
+// setTimeout overflows past 2^31-1 ms and fires at once: refuse such values too.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function positive(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(
+      `createDurably: ${name} must be a positive number of at most ${MAX_TIMER_MS}, got ${String(value)}`,
+    )
+  }
+  return value
+}

@@ -1,0 +1,158 @@
+/**
+ * Versioned schema, one definition for every family (types and the few non-portable
+ * statements come from the family). Versions are recorded in `durably_schema_versions`;
+ * applying is idempotent and runs under the family's migration lock, so two processes
+ * migrating one database at once apply each version exactly once.
+ */
+import { type Kysely, sql } from 'kysely'
+import type { SqlFamily } from './family.js'
+import type { Database } from './schema.js'
+
+interface Migration {
+  version: number
+  up(db: Kysely<Database>, family: SqlFamily): Promise<void>
+}
+
+const migrations: Migration[] = [
+  {
+    version: 1,
+    async up(db, family) {
+      const { json, timestamp } = family.types
+      await db.schema
+        .createTable('durably_runs')
+        .ifNotExists()
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('job_name', 'text', (column) => column.notNull())
+        .addColumn('payload', json, (column) => column.notNull())
+        .addColumn('status', 'text', (column) => column.notNull())
+        .addColumn('idempotency_key', 'text')
+        .addColumn('concurrency_key', 'text')
+        .addColumn('progress', json)
+        .addColumn('output', json)
+        .addColumn('error', 'text')
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_generation', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('heartbeat_at', timestamp)
+        .addColumn('started_at', timestamp)
+        .addColumn('completed_at', timestamp)
+        .addColumn('created_at', timestamp, (column) => column.notNull())
+        .addColumn('updated_at', timestamp, (column) => column.notNull())
+        .execute()
+      // The claim reads pending runs oldest first and abandoned runs by heartbeat; getRuns
+      // pages newest first by status or job. Terminal rows never enter a claim's range.
+      await db.schema
+        .createIndex('durably_runs_status_created')
+        .ifNotExists()
+        .on('durably_runs')
+        .columns(['status', 'created_at', 'id'])
+        .execute()
+      await db.schema
+        .createIndex('durably_runs_status_heartbeat')
+        .ifNotExists()
+        .on('durably_runs')
+        .columns(['status', 'heartbeat_at'])
+        .execute()
+      await db.schema
+        .createIndex('durably_runs_job_created')
+        .ifNotExists()
+        .on('durably_runs')
+        .columns(['job_name', 'created_at', 'id'])
+        .execute()
+      await db.schema
+        .createIndex('durably_runs_created')
+        .ifNotExists()
+        .on('durably_runs')
+        .columns(['created_at', 'id'])
+        .execute()
+      // Idempotency is the database's job: the insert meets this index and yields.
+      await db.schema
+        .createIndex('durably_runs_idempotency')
+        .ifNotExists()
+        .unique()
+        .on('durably_runs')
+        .columns(['job_name', 'idempotency_key'])
+        .where(sql<boolean>`idempotency_key IS NOT NULL`)
+        .execute()
+      // At most one running run per concurrency key, whichever worker or process claims.
+      await db.schema
+        .createIndex('durably_runs_concurrency_running')
+        .ifNotExists()
+        .unique()
+        .on('durably_runs')
+        .column('concurrency_key')
+        .where(sql<boolean>`status = 'running' AND concurrency_key IS NOT NULL`)
+        .execute()
+
+      await db.schema
+        .createTable('durably_steps')
+        .ifNotExists()
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('run_id', 'text', (column) =>
+          family.name === 'postgres'
+            ? column.notNull().references('durably_runs.id').onDelete('cascade')
+            : column.notNull(),
+        )
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('step_index', 'integer', (column) => column.notNull())
+        .addColumn('status', 'text', (column) => column.notNull())
+        .addColumn('output', json)
+        .addColumn('error', 'text')
+        .addColumn('started_at', timestamp, (column) => column.notNull())
+        .addColumn('completed_at', timestamp, (column) => column.notNull())
+        .execute()
+      await db.schema
+        .createIndex('durably_steps_run_index')
+        .ifNotExists()
+        .on('durably_steps')
+        .columns(['run_id', 'step_index'])
+        .execute()
+
+      await db.schema
+        .createTable('durably_logs')
+        .ifNotExists()
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('run_id', 'text', (column) =>
+          family.name === 'postgres'
+            ? column.notNull().references('durably_runs.id').onDelete('cascade')
+            : column.notNull(),
+        )
+        .addColumn('step_name', 'text')
+        .addColumn('level', 'text', (column) => column.notNull())
+        .addColumn('message', 'text', (column) => column.notNull())
+        .addColumn('data', json)
+        .addColumn('created_at', timestamp, (column) => column.notNull())
+        .execute()
+      await db.schema
+        .createIndex('durably_logs_run_created')
+        .ifNotExists()
+        .on('durably_logs')
+        .columns(['run_id', 'created_at', 'id'])
+        .execute()
+    },
+  },
+]
+
+export const LATEST_SCHEMA_VERSION = migrations.length
+
+export async function migrate(db: Kysely<Database>, family: SqlFamily): Promise<void> {
+  await family.withMigrationLock(db, async (locked) => {
+    await locked.schema
+      .createTable('durably_schema_versions')
+      .ifNotExists()
+      .addColumn('version', 'integer', (column) => column.primaryKey())
+      .addColumn('applied_at', family.types.timestamp, (column) => column.notNull())
+      .execute()
+    const applied = await locked.selectFrom('durably_schema_versions').select('version').execute()
+    const done = new Set(applied.map((row) => Number(row.version)))
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue
+      await migration.up(locked, family)
+      await family.extraSchema(locked, migration.version)
+      await locked
+        .insertInto('durably_schema_versions')
+        .values({ version: migration.version, applied_at: new Date().toISOString() })
+        .onConflict((conflict) => conflict.column('version').doNothing())
+        .execute()
+    }
+  })
+}

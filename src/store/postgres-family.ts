@@ -1,0 +1,138 @@
+/**
+ * PostgreSQL (Kysely's PostgresDialect with `pg`). Many workers on many machines share one
+ * database, so the claim locks its candidate with `FOR UPDATE SKIP LOCKED`: concurrent
+ * claimers never wait on each other and never take the same row. Timestamps are
+ * `timestamptz` (real instants, comparable and indexable); JSON columns are `json`, which
+ * keeps the text exactly as written, key order included, so a replayed step returns what the
+ * first execution returned.
+ */
+import { type Kysely, sql } from 'kysely'
+import type { SqlFamily } from './family.js'
+import type { Database, RunRow } from './schema.js'
+import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
+
+// An arbitrary constant naming durably's migration lock among the database's advisory locks.
+const MIGRATION_LOCK_KEY = 7_243_119_052
+const CLAIM_ATTEMPTS = 3
+
+export const postgresFamily: SqlFamily = {
+  name: 'postgres',
+  types: { json: 'json', timestamp: 'timestamptz' },
+
+  async prepare() {},
+
+  async withMigrationLock(db, migrate) {
+    return db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx)
+      return migrate(trx)
+    })
+  },
+
+  async extraSchema() {},
+
+  async claimNextRun(db, request: ClaimRequest) {
+    if (request.jobNames.length === 0) return null
+    // Two claimers can pick pending runs of one concurrency key at the same instant; the
+    // unique index over running keys lets one through and the other looks again, now
+    // seeing that key busy.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await claimOnce(db, request)
+      } catch (error) {
+        if (!postgresFamily.isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
+      }
+    }
+  },
+
+  async commitStep(db, lease: Lease, step: NewStep) {
+    // The UPDATE locks the run row and re-checks the lease under that lock, so a claim by
+    // another worker cannot slip between the check and the insert.
+    const result = await sql`
+      WITH lease AS (
+        UPDATE durably_runs SET updated_at = ${step.completedAt}::timestamptz
+        WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}
+        RETURNING id
+      )
+      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
+      SELECT ${step.id}, lease.id, ${step.name}, ${step.index}, ${step.status}, ${step.output}::json,
+             ${step.error}, ${step.startedAt}::timestamptz, ${step.completedAt}::timestamptz
+      FROM lease`.execute(db)
+    return Number(result.numAffectedRows ?? 0n) === 1
+  },
+
+  async insertRuns(db, runs: readonly NewRun[]) {
+    if (runs.length === 0) return []
+    const rows = JSON.stringify(
+      runs.map((run) => ({
+        id: run.id,
+        job_name: run.jobName,
+        payload: run.payload,
+        idempotency_key: run.idempotencyKey,
+        concurrency_key: run.concurrencyKey,
+        created_at: run.createdAt,
+      })),
+    )
+    const result = await sql<RunRow>`
+      INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
+                                lease_generation, created_at, updated_at)
+      SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
+             0, item.created_at, item.created_at
+      FROM json_to_recordset(${rows}::json) AS item(id text, job_name text, payload text,
+           idempotency_key text, concurrency_key text, created_at timestamptz)
+      ON CONFLICT DO NOTHING
+      RETURNING *`.execute(db)
+    return result.rows
+  },
+
+  readJson(value) {
+    // `pg` parses json columns already; a string here is a JSON string value.
+    return value === null ? undefined : value
+  },
+
+  readTime(value) {
+    return value instanceof Date ? value.toISOString() : new Date(String(value)).toISOString()
+  },
+
+  isBusy(error) {
+    // serialization_failure and deadlock_detected: the statement can simply be tried again.
+    const code = (error as { code?: unknown })?.code
+    return code === '40001' || code === '40P01'
+  },
+
+  isUniqueViolation(error) {
+    return (error as { code?: unknown })?.code === '23505'
+  },
+}
+
+async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<RunRow | null> {
+  const jobNames = [...request.jobNames]
+  const result = await sql<RunRow>`
+    WITH stale AS (
+      SELECT id FROM durably_runs
+      WHERE status = 'running' AND heartbeat_at < ${request.staleBefore}::timestamptz
+        AND job_name = ANY(${jobNames}::text[])
+      ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
+    ), pending AS (
+      SELECT candidate.id FROM durably_runs AS candidate
+      WHERE candidate.status = 'pending' AND candidate.job_name = ANY(${jobNames}::text[])
+        AND (candidate.concurrency_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM durably_runs AS busy
+          WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
+      ORDER BY candidate.created_at, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED
+    ), candidate AS (
+      -- Locking clauses are not allowed inside UNION, so each branch locks in its own CTE;
+      -- a stale run is recovered before a new one starts.
+      (SELECT id FROM stale) UNION ALL (SELECT id FROM pending) LIMIT 1
+    )
+    UPDATE durably_runs AS run
+    SET status = 'running',
+        lease_owner = ${request.owner},
+        lease_generation = run.lease_generation + 1,
+        heartbeat_at = ${request.now}::timestamptz,
+        started_at = COALESCE(run.started_at, ${request.now}::timestamptz),
+        updated_at = ${request.now}::timestamptz
+    FROM candidate
+    WHERE run.id = candidate.id
+    RETURNING run.*`.execute(db)
+  return result.rows[0] ?? null
+}

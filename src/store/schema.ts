@@ -1,0 +1,68 @@
+/**
+ * Table types, as Kysely sees them. Column names are snake_case and stable: code written
+ * against the original package reads these tables directly through `durably.db`.
+ * Timestamps are ISO-8601 text and JSON columns hold JSON text on SQLite; on PostgreSQL
+ * they are `timestamptz` and `json`, and the driver hands back `Date`s and parsed values,
+ * which is why the column types below admit both.
+ */
+import type { LogLevel, RunStatus, StepStatus } from '../types.js'
+
+export type Timestamp = string | Date
+export type JsonColumn = unknown
+
+export interface DurablyRunsTable {
+  id: string
+  job_name: string
+  payload: JsonColumn
+  status: RunStatus
+  idempotency_key: string | null
+  concurrency_key: string | null
+  progress: JsonColumn | null
+  output: JsonColumn | null
+  error: string | null
+  lease_owner: string | null
+  lease_generation: number
+  heartbeat_at: Timestamp | null
+  started_at: Timestamp | null
+  completed_at: Timestamp | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface DurablyStepsTable {
+  id: string
+  run_id: string
+  name: string
+  step_index: number
+  status: StepStatus
+  output: JsonColumn | null
+  error: string | null
+  started_at: Timestamp
+  completed_at: Timestamp
+}
+
+export interface DurablyLogsTable {
+  id: string
+  run_id: string
+  step_name: string | null
+  level: LogLevel
+  message: string
+  data: JsonColumn | null
+  created_at: Timestamp
+}
+
+export interface DurablySchemaVersionsTable {
+  version: number
+  applied_at: Timestamp
+}
+
+export interface Database {
+  durably_runs: DurablyRunsTable
+  durably_steps: DurablyStepsTable
+  durably_logs: DurablyLogsTable
+  durably_schema_versions: DurablySchemaVersionsTable
+}
+
+export type RunRow = DurablyRunsTable
+export type StepRow = DurablyStepsTable
+export type LogRow = DurablyLogsTable
