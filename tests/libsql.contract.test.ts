@@ -1,0 +1,4 @@
+import { defineContractSuite } from './contract/contract.js'
+import { libsqlBackend } from './support/backends.js'
+
+defineContractSuite(libsqlBackend)

@@ -1,0 +1,4 @@
+import { defineContractSuite } from './contract/contract.js'
+import { postgresBackend } from './support/postgres.js'
+
+defineContractSuite(postgresBackend)
