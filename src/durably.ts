@@ -34,6 +34,11 @@ import { detectFamily } from './store/detect-family.js'
 import type { SqlFamily } from './store/family.js'
 import { createKyselyStore } from './store/kysely-store.js'
 import { postgresFamily } from './store/postgres-family.js'
+import {
+  guardPoolConnections,
+  listenForWork,
+  type WorkListener,
+} from './store/postgres-listener.js'
 import type { Database } from './store/schema.js'
 import { sqliteFamily } from './store/sqlite-family.js'
 import type { Store } from './store/store.js'
@@ -129,6 +134,12 @@ export function createDurably(options: DurablyOptions): Durably {
     (resolved.family ?? detectFamily(resolved.dialect)) === 'postgres'
       ? postgresFamily
       : sqliteFamily
+  if (resolved.listen && family.name !== 'postgres') {
+    throw new InvalidArgumentError(
+      'createDurably: "listen" needs a PostgreSQL dialect (LISTEN/NOTIFY is PostgreSQL-only)',
+    )
+  }
+  if (resolved.listen) guardPoolConnections(resolved.listen)
   const dialect = family.name === 'sqlite' ? withConnectionRecovery(resolved.dialect) : undefined
   const db = new Kysely<Database>({ dialect: dialect ?? resolved.dialect })
   const store = createKyselyStore(db, family, dialect?.recover)
@@ -164,6 +175,29 @@ export function createDurably(options: DurablyOptions): Durably {
     wake: () => worker.wake(),
   }
   const worker = createWorker(core)
+  let listener: WorkListener | undefined
+
+  const startWorker = () => {
+    worker.start()
+    if (resolved.listen && !listener) {
+      listener = listenForWork(resolved.listen, {
+        onWork: () => worker.wake(),
+        onError: (error) =>
+          emitter.emit({
+            type: 'worker:error',
+            error: coerceError(error).message,
+            context: 'listen',
+          }),
+        // Listening again soon matters more than polling rarely: cap the pause at a second.
+        retryDelay: Math.min(resolved.pollingInterval, 1000),
+      })
+    }
+  }
+  const stopWorker = async () => {
+    const closing = listener?.close()
+    listener = undefined
+    await Promise.all([worker.stop(), closing])
+  }
 
   // Every public database operation waits for the schema (migrating on first use).
   const afterReady = <T>(operation: () => Promise<T>): Promise<T> => ready().then(operation)
@@ -190,7 +224,7 @@ export function createDurably(options: DurablyOptions): Durably {
 
     init() {
       initialising ??= ready()
-        .then(() => worker.start())
+        .then(startWorker)
         .catch((error: unknown) => {
           initialising = undefined
           throw error
@@ -202,7 +236,7 @@ export function createDurably(options: DurablyOptions): Durably {
       if (destroyed) throw new ClosedError()
       void ready().then(
         () => {
-          if (!destroyed) worker.start()
+          if (!destroyed) startWorker()
         },
         (error: unknown) =>
           emitter.emit({
@@ -213,12 +247,12 @@ export function createDurably(options: DurablyOptions): Durably {
       )
     },
     async stop() {
-      await worker.stop()
+      await stopWorker()
       initialising = undefined
     },
     async destroy() {
       if (destroyed) return
-      await worker.stop()
+      await stopWorker()
       destroyed = true
       await db.destroy()
     },

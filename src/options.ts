@@ -5,6 +5,7 @@ import type { Dialect } from 'kysely'
 import type { ResolvedOptions } from './core.js'
 import { InvalidArgumentError } from './errors.js'
 import type { FamilyName } from './store/family.js'
+import type { ListenPool } from './store/postgres-listener.js'
 
 export interface DurablyOptions {
   /** A Kysely dialect: libSQL, better-sqlite3, SQLocal (browser) or PostgreSQL. */
@@ -22,6 +23,19 @@ export interface DurablyOptions {
    * set it when wrapping a dialect in a way detection cannot see through.
    */
   family?: FamilyName
+  /**
+   * PostgreSQL only: a `pg` Pool on the same database (the dialect's own pool is fine).
+   * The worker keeps one of its connections in `LISTEN`, so a run triggered by any process
+   * wakes idle workers everywhere at once instead of at their next poll. Durably also gives
+   * each of the pool's clients an 'error' listener, so a connection the server drops while a
+   * statement runs fails that statement (which durably retries or reports) instead of
+   * crashing the process with an unhandled 'error' event.
+   *
+   * @example
+   * const pool = new pg.Pool({ connectionString })
+   * createDurably({ dialect: new PostgresDialect({ pool }), listen: pool })
+   */
+  listen?: ListenPool
 }
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -79,6 +93,14 @@ export function resolveOptions(options: unknown): DurablyOptions & ResolvedOptio
   if (given.family !== undefined && given.family !== 'sqlite' && given.family !== 'postgres') {
     throw new InvalidArgumentError(
       `createDurably: family must be 'sqlite' or 'postgres', got ${String(given.family)}`,
+    )
+  }
+  if (
+    given.listen !== undefined &&
+    (typeof given.listen?.connect !== 'function' || typeof given.listen?.on !== 'function')
+  ) {
+    throw new InvalidArgumentError(
+      'createDurably: "listen" must be a pg Pool (an object with connect())',
     )
   }
   return resolved

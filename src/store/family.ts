@@ -36,6 +36,8 @@ export interface SqlFamily {
   readTime(value: unknown): string
   /** Whether an error is transient contention worth retrying (SQLite busy, PostgreSQL deadlock). */
   isBusy(error: unknown): boolean
+  /** Whether an error means the connection itself was lost (server restart, terminated backend). */
+  isConnectionLost(error: unknown): boolean
   /** Whether an error is the database refusing a duplicate in a unique index. */
   isUniqueViolation(error: unknown): boolean
 }

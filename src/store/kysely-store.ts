@@ -338,6 +338,23 @@ export function createKyselyStore(
   })
 }
 
+/** Operations that give the same result when repeated: reads, and renewing a lease. */
+const REPEATABLE = new Set<string>([
+  'getRun',
+  'getRuns',
+  'getNextPendingRun',
+  'getSteps',
+  'getCompletedSteps',
+  'getCompletedStep',
+  'getLogs',
+  'heartbeat',
+  'saveProgress',
+  'migrate',
+])
+
+/** Several pooled connections can die at once (a server restart): try that many fresh ones. */
+const RECONNECT_ATTEMPTS = 5
+
 /** How long the store keeps retrying a statement the database refuses as busy. */
 export const BUSY_RETRY_MS = 5000
 
@@ -356,11 +373,24 @@ function wrapDatabaseErrors(store: Store, family: SqlFamily, recover: () => Prom
     wrapped[name] = async (...args: unknown[]) => {
       const deadline = Date.now() + BUSY_RETRY_MS
       let delay = 2
+      let reconnects = 0
       for (;;) {
         try {
           return await method(...args)
         } catch (error) {
           if (isDurablyError(error)) throw error
+          // A pooled connection the server dropped fails only the statement sent on it; the
+          // pool replaces it. Only a repeatable operation may simply be sent again: a write
+          // whose commit was lost with the connection might already have happened.
+          if (
+            reconnects < RECONNECT_ATTEMPTS &&
+            REPEATABLE.has(name) &&
+            family.isConnectionLost(error)
+          ) {
+            reconnects += 1
+            await new Promise((resolve) => setTimeout(resolve, 20 * reconnects))
+            continue
+          }
           if (family.isBusy(error)) await recover().catch(() => undefined)
           if (family.isBusy(error) && Date.now() + delay < deadline) {
             await new Promise((resolve) => setTimeout(resolve, delay))

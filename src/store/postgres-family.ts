@@ -14,6 +14,10 @@ import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
 // An arbitrary constant naming durably's migration lock among the database's advisory locks.
 const MIGRATION_LOCK_KEY = 7_243_119_052
 const CLAIM_ATTEMPTS = 3
+const SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'])
+
+/** The NOTIFY channel on which the database announces claimable work. */
+export const WORK_CHANNEL = 'durably_work'
 
 export const postgresFamily: SqlFamily = {
   name: 'postgres',
@@ -28,7 +32,29 @@ export const postgresFamily: SqlFamily = {
     })
   },
 
-  async extraSchema() {},
+  async extraSchema(db, version) {
+    if (version !== 1) return
+    // Work appears through inserts, retries (back to pending) and a running run with a
+    // concurrency key ending (its waiting siblings become claimable). The database announces
+    // all three itself, so every writer wakes listeners in every process, inside the writing
+    // statement (no extra round trip) and only once it commits.
+    await sql`
+      CREATE OR REPLACE FUNCTION durably_notify_work() RETURNS trigger
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify(${sql.lit(WORK_CHANNEL)}, '');
+        RETURN NULL;
+      END
+      $$`.execute(db)
+    await sql`
+      CREATE OR REPLACE TRIGGER durably_runs_inserted AFTER INSERT ON durably_runs
+      FOR EACH STATEMENT EXECUTE FUNCTION durably_notify_work()`.execute(db)
+    await sql`
+      CREATE OR REPLACE TRIGGER durably_runs_freed AFTER UPDATE OF status ON durably_runs
+      FOR EACH ROW WHEN (NEW.status = 'pending' OR (OLD.status = 'running'
+        AND NEW.status <> 'running' AND NEW.concurrency_key IS NOT NULL))
+      EXECUTE FUNCTION durably_notify_work()`.execute(db)
+  },
 
   async claimNextRun(db, request: ClaimRequest) {
     if (request.jobNames.length === 0) return null
@@ -97,6 +123,18 @@ export const postgresFamily: SqlFamily = {
     // serialization_failure and deadlock_detected: the statement can simply be tried again.
     const code = (error as { code?: unknown })?.code
     return code === '40001' || code === '40P01'
+  },
+
+  isConnectionLost(error) {
+    const code = (error as { code?: unknown })?.code
+    if (typeof code === 'string' && SOCKET_ERRORS.has(code)) return true
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+      // Class 08 is connection exceptions; 57P01-57P03 are the server shutting a backend down.
+      return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03'
+    }
+    // `pg` reports a connection that ended under a query without any code.
+    const message = (error as { message?: unknown })?.message
+    return typeof message === 'string' && /connection terminated/i.test(message)
   },
 
   isUniqueViolation(error) {

@@ -132,6 +132,11 @@ export const sqliteFamily: SqlFamily = {
     return /SQLITE_BUSY|SQLITE_LOCKED|database is locked|database table is locked/i.test(text)
   },
 
+  isConnectionLost() {
+    // An embedded database has no connection to lose.
+    return false
+  },
+
   isUniqueViolation(error) {
     const text = `${(error as { code?: unknown })?.code ?? ''} ${(error as Error)?.message ?? ''}`
     return /SQLITE_CONSTRAINT_UNIQUE|UNIQUE constraint failed/i.test(text)

@@ -1,0 +1,132 @@
+/**
+ * Cross-process wake-ups on PostgreSQL: one pooled connection kept in `LISTEN` on the channel
+ * the database notifies when work appears (see `postgresFamily.extraSchema`). Polling stays
+ * the fallback: a lost connection is replaced after a pause, and every (re)connect wakes the
+ * worker once, since notifications sent while nobody listened are gone.
+ *
+ * The pool is described by shape, not by importing `pg`, so the core never depends on it.
+ */
+import { WORK_CHANNEL } from './postgres-family.js'
+
+/** The part of a `pg` client that listening needs. */
+export interface ListenClient {
+  query(text: string): Promise<unknown>
+  on(event: 'notification', listener: (message: { channel: string }) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  removeListener(event: 'notification', listener: (message: { channel: string }) => void): unknown
+  removeListener(event: 'error', listener: (error: Error) => void): unknown
+  release(destroy?: boolean | Error): void
+}
+
+/** The part of a `pg` Pool that listening needs: `new pg.Pool(...)` fits. */
+export interface ListenPool {
+  connect(): Promise<ListenClient>
+  on(event: 'connect', listener: (client: ListenClient) => void): unknown
+}
+
+/**
+ * `pg` emits a lost connection as an 'error' event on the client as well as rejecting the
+ * query that was running on it; the pool listens only while a client is idle, so a client
+ * busy with a statement when the server drops it would crash the process with an unhandled
+ * 'error'. Every client of the pool gets a listener: the failed statement still reports the
+ * error, which is where durably handles it.
+ */
+export function guardPoolConnections(pool: ListenPool): void {
+  pool.on('connect', (client) => {
+    client.on('error', ignoreReportedElsewhere)
+  })
+}
+
+function ignoreReportedElsewhere(): void {}
+
+export interface WorkListener {
+  close(): Promise<void>
+}
+
+interface ListenHooks {
+  onWork(): void
+  onError(error: unknown): void
+  /** Pause before listening again after the connection was lost (ms). */
+  retryDelay: number
+}
+
+export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListener {
+  let closed = false
+  let client: ListenClient | undefined
+  let detach = () => {}
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
+  let connecting: Promise<void> | undefined
+
+  const retryLater = () => {
+    if (closed || retryTimer) return
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      connecting = connect()
+    }, hooks.retryDelay)
+  }
+
+  const drop = (lost: ListenClient, error: unknown) => {
+    if (client !== lost) return
+    client = undefined
+    detach()
+    lost.release(error instanceof Error ? error : true)
+    if (closed) return
+    hooks.onError(error)
+    retryLater()
+  }
+
+  async function connect(): Promise<void> {
+    let acquired: ListenClient | undefined
+    try {
+      acquired = await pool.connect()
+      if (closed) {
+        acquired.release()
+        return
+      }
+      const current = acquired
+      const onError = (error: Error) => drop(current, error)
+      const onNotification = (message: { channel: string }) => {
+        if (message.channel === WORK_CHANNEL) hooks.onWork()
+      }
+      current.on('error', onError)
+      current.on('notification', onNotification)
+      // A released client goes back to the pool: it must not keep our listeners.
+      detach = () => {
+        current.removeListener('error', onError)
+        current.removeListener('notification', onNotification)
+      }
+      client = current
+      await current.query(`LISTEN ${WORK_CHANNEL}`)
+      hooks.onWork()
+    } catch (error) {
+      if (acquired && client === acquired) drop(acquired, error)
+      else if (!closed) {
+        acquired?.release(true)
+        hooks.onError(error)
+        retryLater()
+      }
+    }
+  }
+
+  connecting = connect()
+
+  return {
+    async close() {
+      closed = true
+      if (retryTimer) clearTimeout(retryTimer)
+      retryTimer = undefined
+      await connecting
+      const current = client
+      client = undefined
+      if (!current) return
+      try {
+        await current.query(`UNLISTEN ${WORK_CHANNEL}`)
+        detach()
+        current.release()
+      } catch (error) {
+        detach()
+        current.release(error instanceof Error ? error : true)
+      }
+    },
+  }
+}
