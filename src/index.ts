@@ -54,6 +54,7 @@ export { defineJob } from './job.js'
 export type { DurablyOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
 export type { StepContext } from './step.js'
+export type { ListenClient, ListenPool } from './store/postgres-listener.js'
 export type {
   Database,
   DurablyLogsTable,
