@@ -45,7 +45,7 @@ for (const run of runs) {
   const finished = await waitFor(run.id)
   byWorker.set(finished.worker, (byWorker.get(finished.worker) ?? 0) + 1)
 }
-console.log('runs completed per worker process:', Object.fromEntries(byWorker))
+console.log(`runs completed per worker process: ${JSON.stringify(Object.fromEntries(byWorker))}`)
 
 for (const child of workers) child.kill('SIGTERM')
 await Promise.all(workers.map((child) => new Promise((resolve) => child.once('exit', resolve))))
