@@ -4,7 +4,7 @@
  * commit, the one-statement batch insert, the migration lock and how values come back.
  */
 import type { Kysely } from 'kysely'
-import type { Database, RunRow } from './schema.js'
+import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
 
 export type FamilyName = 'sqlite' | 'postgres'
@@ -26,7 +26,7 @@ export interface SqlFamily {
   ): Promise<T>
   /** DDL that is not portable: delete cascades, for example. */
   extraSchema(db: Kysely<Database>, version: number): Promise<void>
-  claimNextRun(db: Kysely<Database>, request: ClaimRequest): Promise<RunRow | null>
+  claimNextRun(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null>
   commitStep(db: Kysely<Database>, lease: Lease, step: NewStep): Promise<boolean>
   /** Insert all rows in one statement; rows whose idempotency key exists are skipped. */
   insertRuns(db: Kysely<Database>, runs: readonly NewRun[]): Promise<RunRow[]>

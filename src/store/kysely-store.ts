@@ -188,7 +188,12 @@ export function createKyselyStore(
       } catch (error) {
         payloadError = `Run ${row.id}: the stored payload is not valid JSON (${(error as Error).message})`
       }
-      return { run: toRun(row, 0), lease, payload, ...(payloadError ? { payloadError } : {}) }
+      return {
+        run: { id: row.id, jobName: row.job_name },
+        lease,
+        payload,
+        ...(payloadError ? { payloadError } : {}),
+      }
     },
 
     heartbeat: (lease, now) => fencedUpdate(lease, { heartbeat_at: now }),

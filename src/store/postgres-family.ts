@@ -8,7 +8,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
-import type { Database, RunRow } from './schema.js'
+import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
 
 // An arbitrary constant naming durably's migration lock among the database's advisory locks.
@@ -142,9 +142,9 @@ export const postgresFamily: SqlFamily = {
   },
 }
 
-async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<RunRow | null> {
+async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null> {
   const jobNames = [...request.jobNames]
-  const result = await sql<RunRow>`
+  const result = await sql<ClaimedRow>`
     WITH stale AS (
       SELECT id FROM durably_runs
       WHERE status = 'running' AND heartbeat_at < ${request.staleBefore}::timestamptz
@@ -171,6 +171,6 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<R
         updated_at = ${request.now}::timestamptz
     FROM candidate
     WHERE run.id = candidate.id
-    RETURNING run.*`.execute(db)
+    RETURNING run.id, run.job_name, run.payload, run.lease_generation`.execute(db)
   return result.rows[0] ?? null
 }

@@ -7,7 +7,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
-import type { Database, RunRow } from './schema.js'
+import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
 
 /**
@@ -55,7 +55,7 @@ export const sqliteFamily: SqlFamily = {
     // come first, then the oldest pending run whose concurrency key is free. Neither
     // subquery touches terminal rows: the unary `+` keeps SQLite from choosing the
     // job_name index, which would walk every finished run of the job.
-    const result = await sql<RunRow>`
+    const result = await sql<ClaimedRow>`
       UPDATE durably_runs
       SET status = 'running',
           lease_owner = ${request.owner},
@@ -75,7 +75,7 @@ export const sqliteFamily: SqlFamily = {
               WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
           ORDER BY candidate.created_at, candidate.id LIMIT 1)
       )
-      RETURNING *`.execute(db)
+      RETURNING id, job_name, payload, lease_generation`.execute(db)
     return result.rows[0] ?? null
   },
 

@@ -23,7 +23,7 @@ export interface Lease {
 }
 
 export interface ClaimedRun {
-  run: Run
+  run: Pick<Run, 'id' | 'jobName'>
   lease: Lease
   /** The payload as stored; `undefined` when the stored JSON is unreadable (see `payloadError`). */
   payload: unknown
