@@ -42,6 +42,15 @@ export type {
   WorkerErrorEvent,
 } from './events.js'
 export type {
+  AuthorizeContext,
+  DurablyHandler,
+  DurablyHandlerOptions,
+  HandlerAction,
+  TriggerRequest,
+  TriggerResponse,
+} from './http/handler.js'
+export { createDurablyHandler } from './http/handler.js'
+export type {
   AnyJobDefinition,
   BatchTriggerInput,
   HandleOf,

@@ -1,0 +1,63 @@
+/** Query parameters, checked: a bad value is the client's mistake (400), never a 500. */
+import type { RunFilter, RunStatus } from '../types.js'
+import { HttpError } from './response.js'
+
+const STATUSES: ReadonlySet<string> = new Set([
+  'pending',
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+])
+const MAX_ID_LENGTH = 256
+const MAX_NAME_LENGTH = 256
+export const MAX_LIMIT = 1000
+const MAX_OFFSET = 1_000_000_000
+
+export function requireRunId(url: URL): string {
+  const runId = url.searchParams.get('runId')
+  if (runId === null || runId === '') {
+    throw new HttpError(400, 'The query parameter runId is required')
+  }
+  if (runId.length > MAX_ID_LENGTH) {
+    throw new HttpError(400, `runId is longer than ${MAX_ID_LENGTH} characters`)
+  }
+  return runId
+}
+
+export function optionalJobName(url: URL): string | undefined {
+  const jobName = url.searchParams.get('jobName')
+  if (jobName === null) return undefined
+  if (jobName === '' || jobName.length > MAX_NAME_LENGTH) {
+    throw new HttpError(400, `jobName must be 1 to ${MAX_NAME_LENGTH} characters`)
+  }
+  return jobName
+}
+
+export function runFilterOf(url: URL): RunFilter {
+  const filter: RunFilter = {}
+  const status = url.searchParams.get('status')
+  if (status !== null) {
+    if (!STATUSES.has(status)) {
+      throw new HttpError(400, `status must be one of ${[...STATUSES].join(', ')}`)
+    }
+    filter.status = status as RunStatus
+  }
+  const jobName = optionalJobName(url)
+  if (jobName !== undefined) filter.jobName = jobName
+  const limit = integerParam(url, 'limit', 1, MAX_LIMIT)
+  if (limit !== undefined) filter.limit = limit
+  const offset = integerParam(url, 'offset', 0, MAX_OFFSET)
+  if (offset !== undefined) filter.offset = offset
+  return filter
+}
+
+function integerParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name)
+  if (raw === null) return undefined
+  const value = Number(raw)
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new HttpError(400, `${name} must be a whole number from ${min} to ${max}`)
+  }
+  return value
+}

@@ -1,0 +1,58 @@
+/**
+ * Server-sent events: one JSON value per `data:` frame, a keep-alive comment on an interval
+ * so proxies keep the connection open, and one cleanup when the stream ends either way. A
+ * client that goes away arrives as the stream's `cancel`: that is where listeners are removed.
+ */
+
+export interface EventSink<T> {
+  send(event: T): void
+  /** End the stream after the events sent so far. */
+  end(): void
+}
+
+/** Start producing events; return what undoes it (remove listeners, cancel readers). */
+export type EventSource<T> = (sink: EventSink<T>) => () => void
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  // Reverse proxies (nginx) buffer responses unless told not to; events would arrive late.
+  'x-accel-buffering': 'no',
+}
+
+export function sseResponse<T>(source: EventSource<T>, keepAliveInterval: number): Response {
+  const encoder = new TextEncoder()
+  let stop = () => {}
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let open = true
+      let release = () => {}
+      const timer = setInterval(() => write(': keep-alive\n\n'), keepAliveInterval)
+      const write = (text: string) => {
+        if (open) controller.enqueue(encoder.encode(text))
+      }
+      stop = () => {
+        if (!open) return
+        open = false
+        clearInterval(timer)
+        release()
+      }
+      // A comment first, so the client sees the response start before the first event.
+      write(': connected\n\n')
+      release = source({
+        send: (event) => write(`data: ${JSON.stringify(event)}\n\n`),
+        end: () => {
+          if (!open) return
+          stop()
+          controller.close()
+        },
+      })
+      // The source may have ended synchronously, before `release` was assigned.
+      if (!open) release()
+    },
+    cancel() {
+      stop()
+    },
+  })
+  return new Response(body, { status: 200, headers: SSE_HEADERS })
+}

@@ -1,0 +1,129 @@
+/**
+ * A durably instance behind its HTTP handler on a real loopback socket, served either by
+ * `node:http` through @hono/node-server or by a Hono app mounted the way the README says.
+ */
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
+import { z } from 'zod'
+import {
+  createDurably,
+  createDurablyHandler,
+  type DurablyHandlerOptions,
+  defineJob,
+  withLogPersistence,
+} from '../../src/index.js'
+import { FAST } from '../contract/harness.js'
+import { libsqlBackend } from '../support/backends.js'
+import { gate } from '../support/wait.js'
+
+export const BASE_PATH = '/api/durably'
+
+export const echoJob = defineJob({
+  name: 'echo',
+  input: z.object({ value: z.string() }),
+  output: z.object({ echoed: z.string() }),
+  run: async (step, { value }) => {
+    step.log.info('echoing', { value })
+    const echoed = await step.run('echo', () => value)
+    step.progress(1, 1)
+    return { echoed }
+  },
+})
+
+export function gatedJob() {
+  const held = gate()
+  const entered = gate()
+  const job = defineJob({
+    name: 'gated',
+    input: z.object({}),
+    run: async (step) => {
+      await step.run('wait', async () => {
+        entered.open()
+        await held.promise
+        return 'released'
+      })
+      return null
+    },
+  })
+  return { job, held, entered }
+}
+
+export const failingJob = defineJob({
+  name: 'failing',
+  input: z.object({}),
+  run: async (step) => {
+    await step.run('boom', () => {
+      throw new Error('boom')
+    })
+  },
+})
+
+export interface TestServer {
+  url: string
+  durably: ReturnType<typeof makeDurably>
+  gated: ReturnType<typeof gatedJob>
+  close(): Promise<void>
+}
+
+function makeDurably(
+  dialect: Parameters<typeof createDurably>[0]['dialect'],
+  gated: ReturnType<typeof gatedJob>,
+) {
+  return createDurably({ ...FAST, dialect })
+    .use(withLogPersistence())
+    .register({ echo: echoJob, gated: gated.job, failing: failingJob })
+}
+
+export async function startServer(
+  options: DurablyHandlerOptions & { via?: 'node' | 'hono' } = {},
+): Promise<TestServer> {
+  const database = await libsqlBackend.create()
+  const gated = gatedJob()
+  const durably = makeDurably(database.dialect, gated)
+  await durably.init()
+  const handler = createDurablyHandler(durably, { keepAliveInterval: 50, ...options })
+  const fetch =
+    options.via === 'hono'
+      ? new Hono().all(`${BASE_PATH}/*`, (c) => handler.handle(c.req.raw, BASE_PATH)).fetch
+      : (request: Request) => handler.handle(request, BASE_PATH)
+  const server = await new Promise<Server>((resolve) => {
+    const started = serve({ fetch, port: 0, hostname: '127.0.0.1' }, () =>
+      resolve(started as Server),
+    )
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}${BASE_PATH}`,
+    durably,
+    gated,
+    async close() {
+      gated.held.open()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await durably.destroy()
+      await database.cleanup()
+    },
+  }
+}
+
+/** Read an SSE response's `data:` frames as parsed JSON until the stream ends. */
+export async function readEvents(response: Response): Promise<unknown[]> {
+  const events: unknown[] = []
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    buffer += value
+    const frames = buffer.split('\n\n')
+    buffer = frames.pop() ?? ''
+    for (const frame of frames) {
+      for (const line of frame.split('\n')) {
+        if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)))
+      }
+    }
+  }
+  return events
+}
