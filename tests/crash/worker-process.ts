@@ -1,0 +1,45 @@
+/**
+ * A worker process of the crash suite: `node --import tsx tests/crash/worker-process.ts`.
+ * Configured by environment: DURABLY_CRASH_DB (a DatabaseLocation as JSON),
+ * DURABLY_CRASH_JOURNAL (journal file), DURABLY_CRASH_MODE (`work`, or `trigger-idempotent`
+ * which triggers one keyed run when a line arrives on stdin and prints its id).
+ * Prints `ready` once it is working.
+ */
+import { createInterface } from 'node:readline'
+import { createDurably } from '../../src/index.js'
+import { type DatabaseLocation, openDialect } from './database.js'
+import { crashJobs } from './jobs.js'
+import { openJournal } from './journal.js'
+
+const location = JSON.parse(process.env.DURABLY_CRASH_DB ?? '') as DatabaseLocation
+const journal = openJournal(process.env.DURABLY_CRASH_JOURNAL ?? '')
+const mode = process.env.DURABLY_CRASH_MODE ?? 'work'
+const stepMs = Number(process.env.DURABLY_CRASH_STEP_MS ?? 5)
+
+const durably = createDurably({
+  dialect: openDialect(location),
+  pollingInterval: 50,
+  heartbeatInterval: 100,
+  staleThreshold: 1000,
+}).register(crashJobs(journal, () => stepMs * (0.5 + Math.random())))
+
+durably.on('step:complete', (event) =>
+  journal.write({ ev: 'step-committed', run: event.runId, step: event.stepName }),
+)
+durably.on('run:complete', (event) => journal.write({ ev: 'run-complete', run: event.runId }))
+
+if (mode === 'trigger-idempotent') {
+  await durably.migrate()
+  console.log('ready')
+  for await (const line of createInterface({ input: process.stdin })) {
+    const run = await durably.jobs.work.trigger({ n: 0 }, { idempotencyKey: line.trim() })
+    console.log(`run ${run.id}`)
+  }
+  await durably.destroy()
+} else {
+  await durably.init()
+  console.log('ready')
+  process.once('SIGTERM', () => {
+    void durably.destroy().then(() => process.exit(0))
+  })
+}
