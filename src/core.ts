@@ -28,6 +28,8 @@ export interface Core {
   jobNames(): readonly string[]
   /** Ask the worker to look for work now (a run was just triggered or retried). */
   wake(): void
+  /** A promise to await when this instance has held the event loop long enough, else nothing. */
+  yieldToHost(): Promise<void> | undefined
 }
 
 export function isoNow(core: Pick<Core, 'now'>): string {

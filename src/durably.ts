@@ -45,6 +45,7 @@ import type { Store } from './store/store.js'
 import { subscribeToRun } from './subscribe.js'
 import type { Log, Run, RunFilter, Step } from './types.js'
 import { createWorker, type WorkerState } from './worker.js'
+import { createYielder } from './yield.js'
 
 /** A plugin extends an instance when `durably.use(plugin)` is called. */
 export interface DurablyPlugin {
@@ -173,6 +174,7 @@ export function createDurably(options: DurablyOptions): Durably {
     definitionOf: (name) => definitions.get(name),
     jobNames: () => jobNames,
     wake: () => worker.wake(),
+    yieldToHost: createYielder(() => performance.now()),
   }
   const worker = createWorker(core)
   let listener: WorkListener | undefined

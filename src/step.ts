@@ -119,6 +119,7 @@ export function createStepContext(scope: StepScope): StepContextHandle {
       core.store.commitStep(lease, completed),
     )
     if (!committed) control.loseLease()
+    await core.yieldToHost()
     core.emitter.emit({
       type: 'step:complete',
       runId,

@@ -99,6 +99,8 @@ export function createWorker(core: Core): Worker {
         do {
           wakeRequested = false
           while (running.size < core.options.concurrency && current() === 'polling') {
+            await core.yieldToHost()
+            if (current() !== 'polling') break
             const claimed = await claim()
             if (!claimed) break
             if (current() !== 'polling') {
