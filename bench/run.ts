@@ -1,0 +1,91 @@
+/**
+ * `npm run bench`: one JSON line per workload on stdout (progress notes on stderr).
+ *
+ *   npm run bench                       every workload at full size (about ten minutes here)
+ *   npm run bench -- --quick            every workload, small (under a minute)
+ *   npm run bench -- latency claim      only the named workloads
+ *
+ * Library defaults throughout (libSQL file, WAL, synchronous NORMAL, concurrency 1) unless a
+ * workload says otherwise. Figures are machine-dependent: compare ratios to the floor.
+ */
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { batchTrigger } from './workloads/batch-trigger.js'
+import { claimLatency } from './workloads/claim.js'
+import { concurrency } from './workloads/concurrency.js'
+import { floor } from './workloads/floor.js'
+import { latency } from './workloads/latency.js'
+import { memory } from './workloads/memory.js'
+import { perStep } from './workloads/per-step.js'
+import { throughput } from './workloads/throughput.js'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick') || process.env.BENCH_QUICK === '1'
+const selected = args.filter((arg) => !arg.startsWith('--'))
+const wants = (name: string) => selected.length === 0 || selected.includes(name)
+
+const size = quick
+  ? {
+      runs: 300,
+      samples: 100,
+      steps: 300,
+      tables: [1_000, 10_000],
+      claims: 50,
+      batch: 2_000,
+      io: 40,
+      memory: 10_000,
+    }
+  : {
+      runs: 2_000,
+      samples: 500,
+      steps: 2_000,
+      tables: [1_000, 100_000, 1_000_000],
+      claims: 200,
+      batch: 10_000,
+      io: 200,
+      memory: 100_000,
+    }
+
+const note = (text: string) => console.error(`[bench] ${text}`)
+
+// Every ratio is against the floor, so it runs first whatever was selected.
+note('floor')
+const measuredFloor = await floor(size.runs)
+if (wants('throughput')) {
+  note('throughput')
+  await throughput(size.runs, measuredFloor)
+}
+if (wants('latency')) {
+  note('latency')
+  await latency(size.samples)
+}
+if (wants('per-step')) {
+  note('per-step')
+  await perStep(size.steps, measuredFloor)
+}
+if (wants('claim')) {
+  note('claim')
+  await claimLatency(size.tables, size.claims)
+}
+if (wants('batch-trigger')) {
+  note('batch-trigger')
+  await batchTrigger(size.batch)
+}
+if (wants('concurrency')) {
+  note('concurrency')
+  await concurrency(size.io)
+}
+if (wants('memory')) {
+  note('memory')
+  await memory(size.memory)
+}
+if (wants('postgres-wakeup')) {
+  note('postgres-wakeup (skipped when PostgreSQL is unreachable)')
+  // Its own process: it spawns a second one and measures between the two.
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'postgres-wakeup.ts'), String(quick ? 50 : 300)],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  )
+  if (result.status !== 0) process.exitCode = 1
+}

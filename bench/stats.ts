@@ -1,0 +1,30 @@
+/** Order statistics and the JSON line every workload prints. */
+
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+  return sorted[index]!
+}
+
+export function summarize(samples: readonly number[]) {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return {
+    p50: round(percentile(sorted, 0.5)),
+    p95: round(percentile(sorted, 0.95)),
+    p99: round(percentile(sorted, 0.99)),
+  }
+}
+
+export function round(value: number, digits = 3): number {
+  return Number(value.toFixed(digits))
+}
+
+export function report(line: Record<string, unknown>): void {
+  console.log(JSON.stringify(line))
+}
+
+export async function timed<T>(operation: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now()
+  const result = await operation()
+  return [result, performance.now() - started]
+}
