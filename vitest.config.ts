@@ -1,12 +1,79 @@
+import { execFileSync } from 'node:child_process'
+import { playwright } from '@vitest/browser-playwright'
+import sqlocal from 'sqlocal/vite'
 import { defineConfig } from 'vitest/config'
+
+/** Debian's chromium (installed by .ci/run); playwright downloads no browser of its own here. */
+function findChromium(): string | undefined {
+  try {
+    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
+const chromium = process.env.DURABLY_CHROMIUM ?? findChromium()
+if (!chromium) {
+  if (process.env.CI === 'true') throw new Error('CI requires chromium for the browser tests')
+  console.warn(
+    '[durably tests] skipping browser tests: no chromium on PATH (apt-get install chromium)',
+  )
+}
+
+// OPFS needs a cross-origin isolated page; vitest copies these onto its own pages.
+const crossOriginIsolation = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+}
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
-    exclude: ['tests/browser/**', 'node_modules/**'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
     // The machine has two cores and the suites spawn processes and servers of their own.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['tests/**/*.test.ts'],
+          exclude: ['tests/browser/**', 'node_modules/**'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+      ...(chromium
+        ? [
+            {
+              plugins: [sqlocal()],
+              server: { headers: crossOriginIsolation },
+              optimizeDeps: { exclude: ['sqlocal'] },
+              test: {
+                name: 'browser',
+                include: ['tests/browser/**/*.test.ts'],
+                testTimeout: 60_000,
+                hookTimeout: 30_000,
+                browser: {
+                  enabled: true,
+                  headless: true,
+                  provider: playwright({
+                    launchOptions: {
+                      executablePath: chromium,
+                      args: [
+                        '--no-sandbox',
+                        '--disable-gpu',
+                        '--disable-background-networking',
+                        '--disable-component-update',
+                        '--disable-sync',
+                        '--no-first-run',
+                      ],
+                    },
+                  }),
+                  instances: [{ browser: 'chromium' as const }],
+                },
+              },
+            },
+          ]
+        : []),
+    ],
   },
 })

@@ -20,6 +20,7 @@ import { type Core, isoNow } from './core.js'
 import { errorMessage } from './errors.js'
 import { executeRun } from './execution.js'
 import { createExecutionControl, type ExecutionControl } from './execution-control.js'
+import { detectOwnerLiveness, type LivenessSnapshot } from './owner-liveness.js'
 import type { ClaimedRun, Lease } from './store/store.js'
 
 export type WorkerState = 'stopped' | 'idle' | 'polling' | 'stopping'
@@ -55,6 +56,9 @@ export function createWorker(core: Core): Worker {
   let consecutiveFailures = 0
   let polling: Promise<void> | undefined
   let drained: (() => void) | undefined
+  const liveness = detectOwnerLiveness(core.now)
+  // Held from the first claim until the worker stops: while it is, our runs are ours.
+  let ownerLock: Promise<() => void> | undefined
 
   function transition(next: WorkerState) {
     state = next
@@ -80,14 +84,27 @@ export function createWorker(core: Core): Worker {
     }
   }
 
-  function claim(): Promise<ClaimedRun | null> {
+  async function claim(): Promise<ClaimedRun | null> {
+    let snapshot: LivenessSnapshot | undefined
+    if (liveness) {
+      ownerLock ??= liveness.hold(id)
+      await ownerLock
+      snapshot = await liveness.snapshot()
+    }
     const now = core.now()
     return core.store.claimNextRun({
       owner: id,
       jobNames: core.jobNames(),
       now: new Date(now).toISOString(),
       staleBefore: new Date(now - core.options.staleThreshold).toISOString(),
+      ...(snapshot ? { liveness: snapshot } : {}),
     })
+  }
+
+  function releaseOwnerLock() {
+    const held = ownerLock
+    ownerLock = undefined
+    void held?.then((release) => release())
   }
 
   function poll(): Promise<void> {
@@ -190,6 +207,7 @@ export function createWorker(core: Core): Worker {
     if (state !== 'stopping' || running.size > 0 || polling) return
     clearInterval(heartbeatTimer)
     heartbeatTimer = undefined
+    releaseOwnerLock()
     transition('stopped')
     drained?.()
     drained = undefined
@@ -235,6 +253,7 @@ export function createWorker(core: Core): Worker {
         if (state === 'stopped' && running.size === 0) {
           clearInterval(heartbeatTimer)
           heartbeatTimer = undefined
+          releaseOwnerLock()
         }
         settleStopIfDrained()
       }

@@ -150,13 +150,15 @@ export function createKyselyStore(
 
     async deleteRun(id: string) {
       // Children go with the row in the same statement: a trigger on SQLite, a cascading
-      // foreign key on PostgreSQL.
-      const result = await db
+      // foreign key on PostgreSQL. Deleted rows are counted from RETURNING, since some
+      // drivers (SQLocal) count the trigger's deletions in the affected rows too.
+      const deleted = await db
         .deleteFrom('durably_runs')
         .where('id', '=', id)
         .where('status', 'in', TERMINAL_STATUSES)
-        .executeTakeFirst()
-      return Number(result.numDeletedRows) === 1
+        .returning('id')
+        .execute()
+      return deleted.length === 1
     },
 
     async purgeRuns(request: PurgeRequest) {
@@ -170,11 +172,12 @@ export function createKyselyStore(
         .where('status', 'in', statuses)
         .where('updated_at', '<', request.olderThan)
       if (request.limit !== undefined) candidates = candidates.limit(request.limit)
-      const result = await db
+      const deleted = await db
         .deleteFrom('durably_runs')
         .where('id', 'in', candidates)
-        .executeTakeFirst()
-      return Number(result.numDeletedRows)
+        .returning('id')
+        .execute()
+      return deleted.length
     },
 
     async claimNextRun(request: ClaimRequest): Promise<ClaimedRun | null> {

@@ -65,7 +65,7 @@ export const sqliteFamily: SqlFamily = {
           updated_at = ${request.now}
       WHERE id = COALESCE(
         (SELECT id FROM durably_runs
-          WHERE status = 'running' AND heartbeat_at < ${request.staleBefore}
+          WHERE status = 'running' AND ${abandoned(request)}
             AND +job_name IN (${jobNames})
           ORDER BY heartbeat_at LIMIT 1),
         (SELECT candidate.id FROM durably_runs AS candidate
@@ -155,4 +155,13 @@ async function tryPragma(
   } catch {
     return undefined
   }
+}
+
+/** Which running runs are abandoned: stale, or (where liveness is known) owned by nobody alive. */
+function abandoned({ staleBefore, liveness }: ClaimRequest) {
+  if (!liveness) return sql`heartbeat_at < ${staleBefore}`
+  const alive = liveness.aliveOwners.length
+    ? sql`lease_owner NOT IN (${sql.join(liveness.aliveOwners.map((owner) => sql`${owner}`))})`
+    : sql`1 = 1`
+  return sql`(heartbeat_at < ${staleBefore} OR (heartbeat_at < ${liveness.observedAt} AND ${alive}))`
 }

@@ -6,6 +6,7 @@
  * run is still `running` under that exact lease generation. That single conditional write
  * is how an execution learns it was cancelled or recovered elsewhere, without a read per step.
  */
+import type { LivenessSnapshot } from '../owner-liveness.js'
 import type {
   Log,
   LogLevel,
@@ -78,6 +79,11 @@ export interface ClaimRequest {
   now: string
   /** A running run whose heartbeat is older than this is abandoned and reclaimable. */
   staleBefore: string
+  /**
+   * Where the platform can tell (browsers, through Web Locks): a running run whose owner is
+   * not among the live ones, with a heartbeat older than the observation, is abandoned too.
+   */
+  liveness?: LivenessSnapshot
 }
 
 export interface RunPatch {

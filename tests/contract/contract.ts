@@ -878,9 +878,10 @@ export function defineContractSuite(backend: Backend): void {
         const durably = h.make()
         const { echo } = durably.register({ echo: echoJob })
         const triggered = nextEvent(durably, 'run:trigger')
-        const waiting = echo.triggerAndWait({ value: 'x' })
+        // The expectation is attached first: the rejection may come before cancel() returns.
+        const outcome = expect(echo.triggerAndWait({ value: 'x' })).rejects.toThrow(CancelledError)
         await durably.cancel((await triggered).runId)
-        await expect(waiting).rejects.toThrow(CancelledError)
+        await outcome
       })
 
       it('rejects with TimeoutError on timeout while the run continues', async () => {

@@ -1,0 +1,22 @@
+/**
+ * The package's one entry runs in browsers too: nothing under src/ may import a Node
+ * built-in (the e2e test then proves a Vite app can import it and work).
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, it } from 'vitest'
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : [join(dir, entry.name)],
+  )
+}
+
+it('no source file imports a node: built-in or a Node-only driver', () => {
+  const offenders = sourceFiles('src').filter((file) =>
+    /from ['"](node:|fs['"]|path['"]|pg['"]|@libsql\/client|better-sqlite3)/.test(
+      readFileSync(file, 'utf8'),
+    ),
+  )
+  expect(offenders).toEqual([])
+})
