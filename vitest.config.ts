@@ -1,18 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { playwright } from '@vitest/browser-playwright'
 import sqlocal from 'sqlocal/vite'
 import { defineConfig } from 'vitest/config'
+import { findChromium } from './tests/support/chromium.js'
 
-/** Debian's chromium (installed by .ci/run); playwright downloads no browser of its own here. */
-function findChromium(): string | undefined {
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim() || undefined
-  } catch {
-    return undefined
-  }
-}
-
-const chromium = process.env.DURABLY_CHROMIUM ?? findChromium()
+const chromium = findChromium()
 if (!chromium) {
   if (process.env.CI === 'true') throw new Error('CI requires chromium for the browser tests')
   console.warn(

@@ -3,18 +3,21 @@
  * `code` (or `isDurablyError`) rather than `instanceof` alone, so two installed copies of
  * the package still agree; the HTTP handler maps codes to statuses exhaustively.
  */
-export type DurablyErrorCode =
-  | 'VALIDATION'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'CANCELLED'
-  | 'LEASE_LOST'
-  | 'SERIALIZATION'
-  | 'TIMEOUT'
-  | 'RUN_FAILED'
-  | 'DATABASE'
-  | 'CLOSED'
+export const DURABLY_ERROR_CODES = [
+  'VALIDATION',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'CANCELLED',
+  'LEASE_LOST',
+  'SERIALIZATION',
+  'TIMEOUT',
+  'RUN_FAILED',
+  'DATABASE',
+  'CLOSED',
+] as const
+
+export type DurablyErrorCode = (typeof DURABLY_ERROR_CODES)[number]
 
 export class DurablyError extends Error {
   readonly code: DurablyErrorCode
@@ -134,19 +137,7 @@ export function isDurablyError(value: unknown): value is DurablyError {
   return typeof code === 'string' && DURABLY_CODES.has(code)
 }
 
-const DURABLY_CODES: ReadonlySet<string> = new Set<DurablyErrorCode>([
-  'VALIDATION',
-  'INVALID_ARGUMENT',
-  'NOT_FOUND',
-  'CONFLICT',
-  'CANCELLED',
-  'LEASE_LOST',
-  'SERIALIZATION',
-  'TIMEOUT',
-  'RUN_FAILED',
-  'DATABASE',
-  'CLOSED',
-])
+const DURABLY_CODES: ReadonlySet<string> = new Set(DURABLY_ERROR_CODES)
 
 /** Normalise anything thrown into an `Error`, keeping the original as `cause`. */
 export function coerceError(value: unknown): Error {

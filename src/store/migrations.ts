@@ -13,6 +13,14 @@ interface Migration {
   up(db: Kysely<Database>, family: SqlFamily): Promise<void>
 }
 
+/** Plain indexes of `durably_runs`, each serving a query named beside it. */
+const RUN_INDEXES: readonly [string, string[]][] = [
+  ['durably_runs_status_created', ['status', 'created_at', 'id']], // claim: oldest pending
+  ['durably_runs_status_heartbeat', ['status', 'heartbeat_at']], // claim: abandoned runs
+  ['durably_runs_job_created', ['job_name', 'created_at', 'id']], // getRuns by job
+  ['durably_runs_created', ['created_at', 'id']], // getRuns, newest first
+]
+
 const migrations: Migration[] = [
   {
     version: 1,
@@ -40,30 +48,14 @@ const migrations: Migration[] = [
         .execute()
       // The claim reads pending runs oldest first and abandoned runs by heartbeat; getRuns
       // pages newest first by status or job. Terminal rows never enter a claim's range.
-      await db.schema
-        .createIndex('durably_runs_status_created')
-        .ifNotExists()
-        .on('durably_runs')
-        .columns(['status', 'created_at', 'id'])
-        .execute()
-      await db.schema
-        .createIndex('durably_runs_status_heartbeat')
-        .ifNotExists()
-        .on('durably_runs')
-        .columns(['status', 'heartbeat_at'])
-        .execute()
-      await db.schema
-        .createIndex('durably_runs_job_created')
-        .ifNotExists()
-        .on('durably_runs')
-        .columns(['job_name', 'created_at', 'id'])
-        .execute()
-      await db.schema
-        .createIndex('durably_runs_created')
-        .ifNotExists()
-        .on('durably_runs')
-        .columns(['created_at', 'id'])
-        .execute()
+      for (const [name, columns] of RUN_INDEXES) {
+        await db.schema
+          .createIndex(name)
+          .ifNotExists()
+          .on('durably_runs')
+          .columns(columns)
+          .execute()
+      }
       // Idempotency is the database's job: the insert meets this index and yields.
       await db.schema
         .createIndex('durably_runs_idempotency')

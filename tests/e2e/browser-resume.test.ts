@@ -3,22 +3,14 @@
  * once when the page comes back (Web Locks tell the dead owner from a slow one), and two
  * tabs sharing one database never execute a run twice.
  */
-import { execFileSync } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { createServer, type ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { findChromium } from '../support/chromium.js'
 import { waitUntil } from '../support/wait.js'
 
-function findChromium(): string | undefined {
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim() || undefined
-  } catch {
-    return undefined
-  }
-}
-
-const executablePath = process.env.DURABLY_CHROMIUM ?? findChromium()
+const executablePath = findChromium()
 const STEPS = 10
 
 interface Api {
