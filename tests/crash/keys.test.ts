@@ -28,14 +28,17 @@ describe('keys across processes', () => {
     const observer = openObserver(scenario)
     try {
       await observer.migrate()
+      // Every worker is polling before the first run exists, so the work is shared.
+      workers.push(
+        ...(await Promise.all(
+          Array.from({ length: 4 }, () => spawnWorker(scenario, { DURABLY_CRASH_STEP_MS: '20' })),
+        )),
+      )
       const keyOf = new Map<string, string>()
       for (let n = 0; n < 24; n++) {
         const key = `tenant-${n % 2}`
         const run = await observer.jobs.work.trigger({ n }, { concurrencyKey: key })
         keyOf.set(run.id, key)
-      }
-      for (let index = 0; index < 4; index++) {
-        workers.push(await spawnWorker(scenario, { DURABLY_CRASH_STEP_MS: '10' }))
       }
       await waitUntil(async () => (await countByStatus(observer)).completed === 24, {
         timeout: 60_000,
