@@ -22,6 +22,11 @@ export async function executeRun(
   const jobName = run.jobName
   const startedAt = core.now()
   core.emitter.emit({ type: 'run:start', runId: run.id, jobName, payload: claimed.payload })
+  // The run's last write, patient like every other; false when the lease was already gone.
+  const settle = (write: (now: string) => Promise<boolean>) => {
+    const now = isoNow(core)
+    return persist(core, control, 'settle', run.id, () => write(now))
+  }
 
   let failedStepName: string | undefined
   try {
@@ -56,13 +61,7 @@ export async function executeRun(
         )
       : result
     const { json, value } = roundTrip(output, `Output of job "${jobName}"`)
-    const now = isoNow(core)
-    if (
-      !(await persist(core, control, 'settle', run.id, () =>
-        core.store.completeRun(lease, json, now),
-      ))
-    )
-      return
+    if (!(await settle((now) => core.store.completeRun(lease, json, now)))) return
     core.emitter.emit({
       type: 'run:complete',
       runId: run.id,
@@ -85,13 +84,7 @@ export async function executeRun(
       return
     }
     const message = errorMessage(error)
-    const now = isoNow(core)
-    if (
-      !(await persist(core, control, 'settle', run.id, () =>
-        core.store.failRun(lease, message, now),
-      ))
-    )
-      return
+    if (!(await settle((now) => core.store.failRun(lease, message, now)))) return
     core.emitter.emit({
       type: 'run:fail',
       runId: run.id,

@@ -91,6 +91,15 @@ export async function spawnWorker(
   return { child, pid: child.pid!, exited }
 }
 
+/** Kill every worker a test started (SIGCONT first, in case one was left frozen). */
+export async function killWorkers(workers: WorkerHandle[]): Promise<void> {
+  for (const worker of workers.splice(0)) {
+    worker.child.kill('SIGCONT')
+    worker.child.kill('SIGKILL')
+    await worker.exited
+  }
+}
+
 /** A small seeded PRNG (mulberry32): the same seed replays the same kill schedule. */
 export function seededRandom(seed: number) {
   let state = seed >>> 0

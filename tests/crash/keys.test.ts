@@ -5,6 +5,7 @@ import { waitUntil } from '../support/wait.js'
 import {
   countByStatus,
   createScenario,
+  killWorkers,
   openObserver,
   readJournal,
   type Scenario,
@@ -16,10 +17,7 @@ describe('keys across processes', () => {
   let scenario: Scenario
   const workers: WorkerHandle[] = []
   afterEach(async () => {
-    for (const worker of workers.splice(0)) {
-      worker.child.kill('SIGKILL')
-      await worker.exited
-    }
+    await killWorkers(workers)
     await scenario.cleanup()
   })
 

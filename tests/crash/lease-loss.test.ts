@@ -8,6 +8,7 @@ import { waitUntil } from '../support/wait.js'
 import {
   countByStatus,
   createScenario,
+  killWorkers,
   openObserver,
   readJournal,
   type Scenario,
@@ -19,11 +20,7 @@ describe('lease loss', () => {
   let scenario: Scenario
   const workers: WorkerHandle[] = []
   afterEach(async () => {
-    for (const worker of workers.splice(0)) {
-      worker.child.kill('SIGCONT')
-      worker.child.kill('SIGKILL')
-      await worker.exited
-    }
+    await killWorkers(workers)
     await scenario.cleanup()
   })
 
