@@ -4,7 +4,7 @@
  * applying is idempotent and runs under the family's migration lock, so two processes
  * migrating one database at once apply each version exactly once.
  */
-import { type Kysely, sql } from 'kysely'
+import { type ColumnDefinitionBuilder, type Kysely, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
 import type { Database } from './schema.js'
 
@@ -26,6 +26,12 @@ const migrations: Migration[] = [
     version: 1,
     async up(db, family) {
       const { json, timestamp } = family.types
+      // Steps and logs go with their run: a cascading foreign key on PostgreSQL, a trigger
+      // on SQLite (see the family's extraSchema).
+      const runReference = (column: ColumnDefinitionBuilder) =>
+        family.name === 'postgres'
+          ? column.notNull().references('durably_runs.id').onDelete('cascade')
+          : column.notNull()
       await db.schema
         .createTable('durably_runs')
         .ifNotExists()
@@ -79,11 +85,7 @@ const migrations: Migration[] = [
         .createTable('durably_steps')
         .ifNotExists()
         .addColumn('id', 'text', (column) => column.primaryKey())
-        .addColumn('run_id', 'text', (column) =>
-          family.name === 'postgres'
-            ? column.notNull().references('durably_runs.id').onDelete('cascade')
-            : column.notNull(),
-        )
+        .addColumn('run_id', 'text', runReference)
         .addColumn('name', 'text', (column) => column.notNull())
         .addColumn('step_index', 'integer', (column) => column.notNull())
         .addColumn('status', 'text', (column) => column.notNull())
@@ -103,11 +105,7 @@ const migrations: Migration[] = [
         .createTable('durably_logs')
         .ifNotExists()
         .addColumn('id', 'text', (column) => column.primaryKey())
-        .addColumn('run_id', 'text', (column) =>
-          family.name === 'postgres'
-            ? column.notNull().references('durably_runs.id').onDelete('cascade')
-            : column.notNull(),
-        )
+        .addColumn('run_id', 'text', runReference)
         .addColumn('step_name', 'text')
         .addColumn('level', 'text', (column) => column.notNull())
         .addColumn('message', 'text', (column) => column.notNull())
