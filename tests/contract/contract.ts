@@ -19,7 +19,7 @@ import {
 } from '../../src/index.js'
 import type { Backend } from '../support/backends.js'
 import { gate, nextEvent, recordEvents, waitUntil } from '../support/wait.js'
-import { echoJob, type Harness, openHarness } from './harness.js'
+import { echoJob, type Harness, heldJob, openHarness } from './harness.js'
 
 export function defineContractSuite(backend: Backend): void {
   describe.skipIf(!!backend.unavailable)(`contract on ${backend.name}`, () => {
@@ -639,27 +639,9 @@ export function defineContractSuite(backend: Backend): void {
       })
 
       it('stop() lets the step in flight finish and hands the run back', async () => {
-        const held = gate()
-        const entered = gate()
-        let secondRan = false
+        const { job: stoppable, held, entered, seen } = heldJob('stoppable')
         const durably = h.make()
-        const { job } = durably.register({
-          job: defineJob({
-            name: 'stoppable',
-            input: z.object({}),
-            run: async (step) => {
-              await step.run('first', async () => {
-                entered.open()
-                await held.promise
-                return 'done'
-              })
-              await step.run('second', () => {
-                secondRan = true
-              })
-              return null
-            },
-          }),
-        })
+        const { job } = durably.register({ job: stoppable })
         await durably.init()
         const run = await job.trigger({})
         await entered.promise
@@ -667,7 +649,7 @@ export function defineContractSuite(backend: Backend): void {
         held.open()
         await stopped
         expect(durably.workerState).toBe('stopped')
-        expect(secondRan).toBe(false)
+        expect(seen.secondRan).toBe(false)
         const after = await durably.getRun(run.id)
         expect(after).toMatchObject({ status: 'pending', stepCount: 1 })
         const lease = await rows(`SELECT lease_owner FROM durably_runs WHERE id = ${param(1)}`, [
@@ -690,37 +672,16 @@ export function defineContractSuite(backend: Backend): void {
       })
 
       it('stops a running run at its next step boundary and aborts the step signal', async () => {
-        const held = gate()
-        const entered = gate()
-        let aborted = false
-        let secondRan = false
+        const { job: cancellable, held, entered, seen } = heldJob('cancellable')
         const durably = h.make()
-        const { job } = durably.register({
-          job: defineJob({
-            name: 'cancellable',
-            input: z.object({}),
-            run: async (step) => {
-              await step.run('first', async (signal) => {
-                entered.open()
-                await held.promise
-                aborted = signal.aborted
-              })
-              await step.run('second', () => {
-                secondRan = true
-              })
-              return null
-            },
-          }),
-        })
+        const { job } = durably.register({ job: cancellable })
         await durably.init()
         const run = await job.trigger({})
         await entered.promise
         await durably.cancel(run.id)
         held.open()
-        await waitUntil(() => durably.listenerCount() >= 0 && aborted, {
-          what: 'the aborted signal',
-        })
-        expect(secondRan).toBe(false)
+        await waitUntil(() => seen.firstAborted, { what: 'the aborted signal' })
+        expect(seen.secondRan).toBe(false)
         expect((await durably.getRun(run.id))?.status).toBe('cancelled')
         expect(await durably.getSteps(run.id)).toEqual([])
       })

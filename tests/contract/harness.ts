@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { createDurably, type Durably, type DurablyOptions, defineJob } from '../../src/index.js'
 import type { Backend, TestDatabase } from '../support/backends.js'
+import { gate } from '../support/wait.js'
 
 export const FAST = { pollingInterval: 20, heartbeatInterval: 40, staleThreshold: 400 } as const
 
@@ -41,3 +42,30 @@ export const echoJob = defineJob({
     return { echoed }
   },
 })
+
+/**
+ * A two-step job whose first step waits for `held.open()`, so a test can act (stop, cancel)
+ * while a run is mid-step; `seen` says what happened afterwards.
+ */
+export function heldJob(name: string) {
+  const held = gate()
+  const entered = gate()
+  const seen = { firstAborted: false, secondRan: false }
+  const job = defineJob({
+    name,
+    input: z.object({}),
+    run: async (step) => {
+      await step.run('first', async (signal) => {
+        entered.open()
+        await held.promise
+        seen.firstAborted = signal.aborted
+        return 'done'
+      })
+      await step.run('second', () => {
+        seen.secondRan = true
+      })
+      return null
+    },
+  })
+  return { job, held, entered, seen }
+}
