@@ -1,6 +1,6 @@
+import { type Durably, defineJob } from 'durably'
 import { sql } from 'kysely'
 import { z } from 'zod'
-import { type Durably, defineJob } from '../../src/index.js'
 
 export const STEPS = 10
 

@@ -3,9 +3,10 @@
  * run, and a progress bar per run fed by events. `window.durablyExample` is what the e2e test
  * (tests/e2e/browser-resume.test.ts) drives.
  */
+
+import { createDurably, type Durably, type Run } from 'durably'
 import { sql } from 'kysely'
 import { SQLocalKysely } from 'sqlocal/kysely'
-import { createDurably, type Durably, type Run } from '../../src/index.js'
 import { importJob, STEPS } from './job.js'
 
 const params = new URLSearchParams(location.search)
@@ -84,7 +85,7 @@ async function measure(steps: number) {
     await client.sql`INSERT INTO example_floor (value) VALUES (${String(index)})`
   }
   const rawMs = (performance.now() - rawStarted) / steps
-  const { defineJob } = await import('../../src/index.js')
+  const { defineJob } = await import('durably')
   const { z } = await import('zod')
   const { manySteps } = durably.register({
     manySteps: defineJob({

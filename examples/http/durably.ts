@@ -1,9 +1,7 @@
 /** The durably instance the HTTP examples serve: one job on a libSQL file. */
-import { mkdirSync } from 'node:fs'
-import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
+import { createDurably, createDurablyHandler, defineJob } from 'durably'
 import { z } from 'zod'
-import { createDurably, createDurablyHandler, defineJob } from '../../src/index.js'
 
 const greet = defineJob({
   name: 'greet',
@@ -16,9 +14,8 @@ const greet = defineJob({
   },
 })
 
-mkdirSync('.tmp', { recursive: true })
 export const durably = createDurably({
-  dialect: new LibsqlDialect({ client: createClient({ url: 'file:.tmp/http-example.db' }) }),
+  dialect: new LibsqlDialect({ url: 'file:http-example.db' }),
 }).register({ greet })
 
 export const BASE_PATH = '/api/durably'

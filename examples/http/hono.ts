@@ -1,7 +1,7 @@
 /**
  * durably mounted in a Hono app: one route forwards everything below the base path.
  *
- *   npx tsx examples/http/hono.ts
+ *   cd examples/http && npx tsx hono.ts
  */
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'

@@ -2,7 +2,7 @@
  * durably over plain `node:http`. @hono/node-server's `getRequestListener` turns Node's
  * request into a Web `Request` and streams the `Response` back (SSE included).
  *
- *   npx tsx examples/http/node-http.ts
+ *   cd examples/http && npx tsx node-http.ts
  *   curl -X POST localhost:3000/api/durably/trigger -d '{"jobName":"greet","input":{"name":"Ada"}}'
  */
 import { createServer } from 'node:http'

@@ -2,10 +2,11 @@
  * One durably instance per process, all on one PostgreSQL database. The pool is also given
  * as `listen`: a run triggered anywhere wakes idle workers everywhere at once.
  */
+
+import { createDurably, defineJob } from 'durably'
 import { PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { z } from 'zod'
-import { createDurably, defineJob } from '../../src/index.js'
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 // The example keeps its tables in a schema of its own so it never touches yours.

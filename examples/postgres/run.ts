@@ -3,7 +3,7 @@
  * triggers work; the runs spread over the workers through `FOR UPDATE SKIP LOCKED` claims,
  * and an idempotency key makes a repeated trigger return the run that already exists.
  *
- *   npx tsx examples/postgres/run.ts        (DATABASE_URL defaults to the local test database)
+ *   cd examples/postgres && npx tsx run.ts   (DATABASE_URL defaults to the local test database)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -19,6 +19,8 @@ for (let index = 0; index < 3; index++) {
     process.execPath,
     ['--import', 'tsx', join(import.meta.dirname, 'worker.ts')],
     {
+      // In its own directory, tsx reads the tsconfig.json there (see ../README.md).
+      cwd: import.meta.dirname,
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   )

@@ -4,8 +4,8 @@
  * successor, with nothing done twice.
  */
 
+import { defineJob } from 'durably'
 import { z } from 'zod'
-import { defineJob } from '../../src/index.js'
 
 export const STEPS = ['download', 'unpack', 'validate', 'transform', 'index', 'publish'] as const
 

@@ -4,7 +4,7 @@
  */
 import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
-import { createDurably } from '../../src/index.js'
+import { createDurably } from 'durably'
 import { importCatalog } from './job.js'
 
 const file = process.argv[2]
