@@ -17,7 +17,8 @@ const MAX_OFFSET = 1_000_000_000
 export function requireRunId(url: URL): string {
   const runId = url.searchParams.get('runId')
   if (runId === null || runId === '') {
-    throw new HttpError(400, 'The query parameter runId is required')
+    // 0.6.0's words: clients written for it may match on them.
+    throw new HttpError(400, 'runId query parameter is required')
   }
   if (runId.length > MAX_ID_LENGTH) {
     throw new HttpError(400, `runId is longer than ${MAX_ID_LENGTH} characters`)

@@ -14,7 +14,9 @@ export interface EventSink<T> {
 export type EventSource<T> = (sink: EventSink<T>) => () => void
 
 const SSE_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
+  // Exactly this value: code written for 0.6.0 compares the header as a string. SSE is UTF-8
+  // by definition, so the charset parameter added nothing.
+  'content-type': 'text/event-stream',
   'cache-control': 'no-cache, no-transform',
   // Reverse proxies (nginx) buffer responses unless told not to; events would arrive late.
   'x-accel-buffering': 'no',

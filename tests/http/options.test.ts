@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type AuthorizeContext, createDurablyHandler } from '../../src/index.js'
 import { waitUntil } from '../support/wait.js'
-import { BASE_PATH, startServer, type TestServer } from './server.js'
+import { BASE_PATH, readEvents, startServer, type TestServer } from './server.js'
 
 describe('createDurablyHandler options', () => {
   let server: TestServer | undefined
@@ -99,6 +99,25 @@ describe('createDurablyHandler options', () => {
     const response = handler.subscribe(new Request(`http://x${BASE_PATH}/subscribe?runId=nope`))
     const text = await response.text()
     expect(text).toContain('"status":404')
+  })
+
+  it('authorize refusing a stream: a real status through handle(), an event when direct', async () => {
+    const refusal = () => new Response('sign in', { status: 401 })
+    server = await startServer({ authorize: refusal })
+    const viaHandle = await fetch(`${server.url}/runs/subscribe`)
+    expect([viaHandle.status, await viaHandle.text()]).toEqual([401, 'sign in'])
+    const handler = createDurablyHandler(server.durably, { authorize: refusal })
+    const direct = handler.runsSubscribe(new Request(`http://x${BASE_PATH}/runs/subscribe`))
+    expect(direct.status).toBe(200)
+    expect(await readEvents(direct)).toEqual([{ error: 'Refused', status: 401 }])
+  })
+
+  it('a direct stream answers a bad query parameter with its status at once', async () => {
+    server = await startServer()
+    const handler = createDurablyHandler(server.durably)
+    const response = handler.subscribe(new Request(`http://x${BASE_PATH}/subscribe`))
+    expect(response.status).toBe(400)
+    expect(await response.json()).toEqual({ error: 'runId query parameter is required' })
   })
 
   it('is served the same when mounted in a Hono app', async () => {

@@ -77,17 +77,45 @@ function makeDurably(
 }
 
 export async function startServer(
-  options: DurablyHandlerOptions & { via?: 'node' | 'hono' } = {},
+  options: DurablyHandlerOptions & {
+    via?: 'node' | 'hono'
+    /** Leave `init()` to the handler's `onRequest`, as 0.6.0 apps did. */
+    lazy?: boolean
+    /** Called with the instance before the handler exists (e.g. to wire `onRequest` to it). */
+    setup?: (durably: ReturnType<typeof makeDurably>) => DurablyHandlerOptions
+  } = {},
 ): Promise<TestServer> {
   const database = await libsqlBackend.create()
   const gated = gatedJob()
   const durably = makeDurably(database.dialect, gated)
-  await durably.init()
-  const handler = createDurablyHandler(durably, { keepAliveInterval: 50, ...options })
+  if (!options.lazy) await durably.init()
+  const handler = createDurablyHandler(durably, {
+    keepAliveInterval: 50,
+    ...options,
+    ...options.setup?.(durably),
+  })
   const fetch =
     options.via === 'hono'
       ? new Hono().all(`${BASE_PATH}/*`, (c) => handler.handle(c.req.raw, BASE_PATH)).fetch
       : (request: Request) => handler.handle(request, BASE_PATH)
+  const listening = await listen(fetch)
+  return {
+    url: `${listening.origin}${BASE_PATH}`,
+    durably,
+    gated,
+    async close() {
+      gated.held.open()
+      await listening.close()
+      await durably.destroy()
+      await database.cleanup()
+    },
+  }
+}
+
+/** Serve `fetch` on a free loopback port. */
+export async function listen(
+  fetch: (request: Request) => Response | Promise<Response>,
+): Promise<{ origin: string; close(): Promise<void> }> {
   const server = await new Promise<Server>((resolve) => {
     const started = serve({ fetch, port: 0, hostname: '127.0.0.1' }, () =>
       resolve(started as Server),
@@ -95,15 +123,10 @@ export async function startServer(
   })
   const { port } = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}${BASE_PATH}`,
-    durably,
-    gated,
+    origin: `http://127.0.0.1:${port}`,
     async close() {
-      gated.held.open()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
-      await durably.destroy()
-      await database.cleanup()
     },
   }
 }

@@ -1,0 +1,182 @@
+/**
+ * Every route of the handler, one entry each: where it answers, and what it does. A route
+ * refuses by throwing (an `HttpError`, or a durably error the handler maps to its status);
+ * it never builds an error Response itself.
+ */
+import { LOG_PERSISTENCE_PLUGIN } from '../plugins/log-persistence.js'
+import type { Run } from '../types.js'
+import { readJsonObject } from './body.js'
+import { optionalJobName, requireRunId, runFilterOf } from './query.js'
+import { HttpError, type StreamError } from './response.js'
+import type { EventSource } from './sse.js'
+import { allRunEvents, runEvents, type StreamItem } from './streams.js'
+import type {
+  AuthorizeContext,
+  DurablyLike,
+  HandlerAction,
+  StreamAction,
+  TriggerResponse,
+} from './types.js'
+
+/** What a route needs of the request and of the handler's options. */
+export interface RouteContext {
+  request: Request
+  url: URL
+  durably: DurablyLike
+  maxBodyBytes: number
+  /** Ask the `authorize` option; throws its refusal. */
+  authorize(context: AuthorizeContext): Promise<void>
+  mayTrigger(jobName: string): boolean
+  /** Describe (and report, if it is the server's trouble) an error ending a stream. */
+  streamFailure(error: unknown): StreamError
+}
+
+export type JsonResult = { body: unknown }
+export type StreamResult = { events: EventSource<StreamItem> }
+
+export interface Route<R> {
+  path: string
+  method: 'GET' | 'POST' | 'DELETE'
+  /**
+   * Checks of the query alone, run synchronously: a direct `subscribe()` must return its
+   * Response at once, and can still answer a bad parameter with a real 400.
+   */
+  check?: (url: URL) => void
+  run(ctx: RouteContext): Promise<R>
+}
+
+export type Routes = {
+  [A in HandlerAction]: Route<A extends StreamAction ? StreamResult : JsonResult>
+}
+
+const SUCCESS = { body: { success: true } } as const
+
+/** Read the run, ask `authorize` (before revealing whether it exists), then require it. */
+async function authorizedRun(ctx: RouteContext, action: HandlerAction): Promise<Run> {
+  const runId = requireRunId(ctx.url)
+  const run = await ctx.durably.getRun(runId)
+  await ctx.authorize({ action, runId, ...(run ? { jobName: run.jobName } : {}) })
+  if (!run) throw new HttpError(404, 'Run not found')
+  return run
+}
+
+async function trigger(ctx: RouteContext): Promise<JsonResult> {
+  const body = await readJsonObject(ctx.request, ctx.maxBodyBytes)
+  const { jobName, input, idempotencyKey, concurrencyKey } = body
+  if (jobName === undefined || jobName === null || jobName === '') {
+    throw new HttpError(400, 'jobName is required')
+  }
+  if (typeof jobName !== 'string') throw new HttpError(400, 'jobName must be a string')
+  for (const [name, value] of Object.entries({ idempotencyKey, concurrencyKey })) {
+    if (value !== undefined && typeof value !== 'string') {
+      throw new HttpError(400, `${name} must be a string when given`)
+    }
+  }
+  await ctx.authorize({ action: 'trigger', jobName })
+  if (!ctx.mayTrigger(jobName)) {
+    throw new HttpError(403, `Job "${jobName}" may not be triggered over HTTP`)
+  }
+  const job = ctx.durably.getJob(jobName)
+  if (!job) throw new HttpError(404, `Job not found: ${jobName}`)
+  const run = await job.trigger(input, {
+    ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
+    ...(typeof concurrencyKey === 'string' ? { concurrencyKey } : {}),
+  })
+  const answer: TriggerResponse = { runId: run.id }
+  return { body: answer }
+}
+
+export const ROUTES: Routes = {
+  trigger: { path: '/trigger', method: 'POST', run: trigger },
+
+  runs: {
+    path: '/runs',
+    method: 'GET',
+    async run(ctx) {
+      const filter = runFilterOf(ctx.url)
+      await ctx.authorize({
+        action: 'runs',
+        ...(filter.jobName ? { jobName: filter.jobName } : {}),
+      })
+      return { body: await ctx.durably.getRuns(filter) }
+    },
+  },
+
+  run: {
+    path: '/run',
+    method: 'GET',
+    run: async (ctx) => ({ body: await authorizedRun(ctx, 'run') }),
+  },
+
+  steps: {
+    path: '/steps',
+    method: 'GET',
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'steps')
+      return { body: await ctx.durably.getSteps(run.id) }
+    },
+  },
+
+  logs: {
+    path: '/logs',
+    method: 'GET',
+    async run(ctx) {
+      if (!ctx.durably.hasPlugin(LOG_PERSISTENCE_PLUGIN)) {
+        throw new HttpError(404, 'Logs are not persisted: use withLogPersistence()')
+      }
+      const run = await authorizedRun(ctx, 'logs')
+      return { body: await ctx.durably.getLogs(run.id) }
+    },
+  },
+
+  retry: {
+    path: '/retry',
+    method: 'POST',
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'retry')
+      await ctx.durably.retry(run.id)
+      return SUCCESS
+    },
+  },
+
+  cancel: {
+    path: '/cancel',
+    method: 'POST',
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'cancel')
+      await ctx.durably.cancel(run.id)
+      return SUCCESS
+    },
+  },
+
+  delete: {
+    path: '/run',
+    method: 'DELETE',
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'delete')
+      await ctx.durably.deleteRun(run.id)
+      return SUCCESS
+    },
+  },
+
+  subscribe: {
+    path: '/subscribe',
+    method: 'GET',
+    check: requireRunId,
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'subscribe')
+      return { events: runEvents(ctx.durably, run.id, ctx.streamFailure) }
+    },
+  },
+
+  runsSubscribe: {
+    path: '/runs/subscribe',
+    method: 'GET',
+    check: optionalJobName,
+    async run(ctx) {
+      const jobName = optionalJobName(ctx.url)
+      await ctx.authorize({ action: 'runsSubscribe', ...(jobName ? { jobName } : {}) })
+      return { events: allRunEvents(ctx.durably, jobName) }
+    },
+  },
+}

@@ -1,0 +1,63 @@
+/**
+ * The event sources behind the two SSE routes. Each returns what undoes it, so a client that
+ * goes away takes its reader or its listeners with it.
+ */
+import type { DurablyEvent } from '../events.js'
+import type { StreamError } from './response.js'
+import type { EventSource } from './sse.js'
+import type { DurablyLike } from './types.js'
+
+export type StreamItem = DurablyEvent | StreamError
+
+const RUN_LEVEL_EVENTS = [
+  'run:trigger',
+  'run:start',
+  'run:complete',
+  'run:fail',
+  'run:cancel',
+  'run:retry',
+  'run:progress',
+  'run:delete',
+] as const
+
+/** One run's events until its terminal one; a failure of the reader becomes the last event. */
+export const runEvents =
+  (
+    durably: DurablyLike,
+    runId: string,
+    failure: (error: unknown) => StreamError,
+  ): EventSource<StreamItem> =>
+  (sink) => {
+    const reader = durably.subscribe(runId).getReader()
+    let reading = true
+    void (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done || !reading) break
+          sink.send(value)
+        }
+      } catch (error) {
+        if (reading) sink.send(failure(error))
+      }
+      sink.end()
+    })()
+    return () => {
+      reading = false
+      void reader.cancel().catch(() => undefined)
+    }
+  }
+
+/** Run-level events of every run, of one job when `jobName` is given; never ends by itself. */
+export const allRunEvents =
+  (durably: DurablyLike, jobName: string | undefined): EventSource<StreamItem> =>
+  (sink) => {
+    const offs = RUN_LEVEL_EVENTS.map((type) =>
+      durably.on(type, (event) => {
+        if (jobName === undefined || event.jobName === jobName) sink.send(event)
+      }),
+    )
+    return () => {
+      for (const off of offs) off()
+    }
+  }
