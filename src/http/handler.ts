@@ -25,7 +25,7 @@ import {
 import { sseResponse } from './sse.js'
 import type { StreamItem } from './streams.js'
 import { triggerableMatcher } from './triggerable.js'
-import type { AuthorizeContext, DurablyLike, HandlerAction } from './types.js'
+import type { AuthorizeContext, DurablyLike, HandlerAction, StreamAction } from './types.js'
 
 export type {
   AuthorizeContext,
@@ -162,19 +162,15 @@ export function createDurablyHandler(
     return sseResponse<StreamItem>((sink) => {
       let release = () => {}
       let cancelled = false
-      const started = (async () => {
+      // One catch for a refusal and for a source that fails to start alike.
+      void (async () => {
         await options.onRequest?.()
-        return route.run(contextOf(request))
-      })()
-      started.then(
-        ({ events }) => {
-          if (!cancelled) release = events(sink)
-        },
-        (error: unknown) => {
-          sink.send(streamError(describe(error, request)))
-          sink.end()
-        },
-      )
+        const { events } = await route.run(contextOf(request))
+        if (!cancelled) release = events(sink)
+      })().catch((error: unknown) => {
+        sink.send(streamError(describe(error, request)))
+        sink.end()
+      })
       return () => {
         cancelled = true
         release()
@@ -182,9 +178,8 @@ export function createDurablyHandler(
     }, keepAliveInterval)
   }
 
-  const direct =
-    (action: Exclude<HandlerAction, 'subscribe' | 'runsSubscribe'>) => (request: Request) =>
-      serve(request, () => ROUTES[action])
+  const direct = (action: Exclude<HandlerAction, StreamAction>) => (request: Request) =>
+    serve(request, () => ROUTES[action])
 
   return {
     handle: (request, basePath) => serve(request, () => match(request, basePath)),
