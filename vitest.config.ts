@@ -21,6 +21,7 @@ export default defineConfig({
   test: {
     // The machine has two cores and the suites spawn processes and servers of their own.
     maxWorkers: 2,
+    globalSetup: ['tests/support/sweep-temp.ts'],
     projects: [
       {
         extends: true,

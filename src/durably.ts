@@ -1,17 +1,15 @@
 /**
- * `createDurably`: options, wiring, lifecycle and run management. The instance owns one
- * store, one emitter, one worker and the registry of jobs; `register` returns a view of the
- * same instance carrying the new handles, both under `.jobs` and under their own keys.
+ * `createDurably`: the composition root. It opens the store, builds the parts an instance
+ * shares (engine/core.ts), the registry and the run administration, and owns the lifecycle
+ * (init, start, stop, destroy). `register` returns a view of the same instance carrying the
+ * new handles, both under `.jobs` and under their own keys.
  */
-import { Kysely } from 'kysely'
-import { type Core, isoNow } from './core.js'
-import {
-  ClosedError,
-  ConflictError,
-  coerceError,
-  InvalidArgumentError,
-  NotFoundError,
-} from './errors.js'
+import type { Kysely } from 'kysely'
+import type { Core } from './engine/core.js'
+import { reportError } from './engine/core.js'
+import { createWorker, type WorkerState } from './engine/worker.js'
+import { createYielder } from './engine/yield.js'
+import { ClosedError, InvalidArgumentError } from './errors.js'
 import {
   createEmitter,
   type DurablyEvent,
@@ -21,45 +19,23 @@ import {
   type EventType,
 } from './events.js'
 import { createIdGenerator } from './id.js'
-import {
-  type AnyJobDefinition,
-  assertJobDefinition,
-  type HandlesOf,
-  type JobHandle,
-} from './job.js'
+import type { AnyJobDefinition, HandlesOf, JobHandle } from './job.js'
 import { createJobHandle } from './job-handle.js'
 import { type DurablyOptions, resolveOptions } from './options.js'
-import { withConnectionRecovery } from './store/connection-recovery.js'
-import { detectFamily } from './store/detect-family.js'
-import type { SqlFamily } from './store/family.js'
-import { createKyselyStore } from './store/kysely-store.js'
-import { postgresFamily } from './store/postgres-family.js'
-import {
-  guardPoolConnections,
-  listenForWork,
-  type WorkListener,
-} from './store/postgres-listener.js'
+import { createRegistry } from './registry.js'
+import { createRunAdmin, type PurgeOptions, validateRunFilter } from './runs.js'
+import { createLegacyStorage, type Storage } from './store/legacy-storage.js'
+import { openStore } from './store/open.js'
+import type { WorkListener } from './store/postgres-listener.js'
 import type { Database } from './store/schema.js'
-import { sqliteFamily } from './store/sqlite-family.js'
 import type { Store } from './store/store.js'
-import { subscribeToRun } from './subscribe.js'
 import type { Log, Run, RunFilter, Step } from './types.js'
-import { createWorker, type WorkerState } from './worker.js'
-import { createYielder } from './yield.js'
+import { subscribeToRun } from './watch.js'
 
 /** A plugin extends an instance when `durably.use(plugin)` is called. */
 export interface DurablyPlugin {
   name: string
   install(durably: Durably): void
-}
-
-export interface PurgeOptions {
-  /** Remove terminal runs last updated before this instant. */
-  olderThan: Date | string
-  /** Which terminal statuses to purge; all three by default. */
-  status?: 'completed' | 'failed' | 'cancelled' | ('completed' | 'failed' | 'cancelled')[]
-  /** At most this many runs per call (keeps each delete short on a busy database). */
-  limit?: number
 }
 
 // biome-ignore lint/complexity/noBannedTypes: `{}` is the honest type of "no jobs registered yet"
@@ -68,8 +44,11 @@ export type NoJobs = {}
 export interface Durably<TJobs extends Record<string, JobHandle<string, never, unknown>> = NoJobs> {
   /** The Kysely instance durably uses (tables `durably_runs`, `durably_steps`, `durably_logs`). */
   readonly db: Kysely<Database>
-  /** The storage layer: every read and write durably makes goes through it. */
-  readonly storage: Store
+  /**
+   * The storage layer. Its methods named as in 0.6.0 (`createRun`, `updateRun`, `createStep`,
+   * …) take and return 0.6.0's shapes; the rest are the fenced protocol the worker uses.
+   */
+  readonly storage: DurablyStorage
   /** Every handle registered so far, by the key it was registered under. */
   readonly jobs: TJobs
   /** Migrate the schema, then start the worker. Memoised; retried if it failed. */
@@ -87,10 +66,15 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
    * @example const { syncUsers } = durably.register({ syncUsers: syncUsersJob })
    */
   register<T extends Record<string, AnyJobDefinition>>(jobs: T): DurablyWith<TJobs & HandlesOf<T>>
+  /** The handle of a registered job, by job name (not register key). */
   getJob(name: string): JobHandle<string, unknown, unknown> | undefined
+  /** One run, or null if there is none with this id. */
   getRun(id: string): Promise<Run | null>
+  /** Runs newest first, filtered by status and job, paged with limit and offset. */
   getRuns(filter?: RunFilter): Promise<Run[]>
+  /** A run's recorded steps in execution order. */
   getSteps(runId: string): Promise<Step[]>
+  /** A run's persisted logs (stored only with `withLogPersistence()`). */
   getLogs(runId: string): Promise<Log[]>
   /** A failed or cancelled run goes back to pending and resumes at its first unfinished step. */
   retry(runId: string): Promise<void>
@@ -106,7 +90,9 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
   on<T extends EventType>(type: T, listener: EventListener<T>): () => void
   /** Errors thrown by event listeners (and plugins) land here instead of in the worker. */
   onError(handler: ErrorHandler): () => void
+  /** Deliver an event to this instance's listeners, stamped with timestamp and sequence. */
   emit(event: EventInput): DurablyEvent
+  /** Install a plugin once (a second `use` of the same name is a no-op). */
   use(plugin: DurablyPlugin): this
   /** Whether a plugin of this name was installed with `use`. */
   hasPlugin(name: string): boolean
@@ -114,8 +100,12 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
   processOne(): Promise<boolean>
   /** Number of event listeners registered (all, or of one type). */
   listenerCount(type?: EventType): number
+  /** What the worker is doing: stopped, idle, polling or stopping. */
   readonly workerState: WorkerState
 }
+
+/** 0.6.0's storage methods beside our own store's (which the worker and benchmarks use). */
+export type DurablyStorage = Storage & Omit<Store, keyof Storage>
 
 export type DurablyWith<TJobs extends Record<string, JobHandle<string, never, unknown>>> =
   Durably<TJobs> & TJobs
@@ -131,25 +121,14 @@ export type DurablyWith<TJobs extends Record<string, JobHandle<string, never, un
  */
 export function createDurably(options: DurablyOptions): Durably {
   const resolved = resolveOptions(options)
-  const family: SqlFamily =
-    (resolved.family ?? detectFamily(resolved.dialect)) === 'postgres'
-      ? postgresFamily
-      : sqliteFamily
-  if (resolved.listen && family.name !== 'postgres') {
-    throw new InvalidArgumentError(
-      'createDurably: "listen" needs a PostgreSQL dialect (LISTEN/NOTIFY is PostgreSQL-only)',
-    )
-  }
-  if (resolved.listen) guardPoolConnections(resolved.listen)
-  const dialect = family.name === 'sqlite' ? withConnectionRecovery(resolved.dialect) : undefined
-  const db = new Kysely<Database>({ dialect: dialect ?? resolved.dialect })
-  const store = createKyselyStore(db, family, dialect?.recover)
-  const emitter = createEmitter()
-  const newId = createIdGenerator()
-  const definitions = new Map<string, AnyJobDefinition>()
-  const handlesByKey: Record<string, JobHandle<string, never, unknown>> = {}
-  const handlesByName = new Map<string, JobHandle<string, never, unknown>>()
-  let jobNames: readonly string[] = []
+  const now = Date.now
+  const { db, store, listen } = openStore(resolved.dialect, {
+    ...(resolved.family ? { family: resolved.family } : {}),
+    ...(resolved.listen ? { listen: resolved.listen } : {}),
+    now,
+  })
+  const emitter = createEmitter(now)
+  const registry = createRegistry(RESERVED_KEYS, (definition) => createJobHandle(core, definition))
   let migration: Promise<void> | undefined
   let initialising: Promise<void> | undefined
   let destroyed = false
@@ -167,33 +146,32 @@ export function createDurably(options: DurablyOptions): Durably {
   const core: Core = {
     store,
     emitter,
-    newId,
+    newId: createIdGenerator(now),
     options: resolved,
-    now: Date.now,
+    now,
     ready,
-    definitionOf: (name) => definitions.get(name),
-    jobNames: () => jobNames,
+    definitionOf: registry.definitionOf,
+    jobNames: registry.jobNames,
     wake: () => worker.wake(),
     yieldToHost: createYielder(() => performance.now()),
   }
   const worker = createWorker(core)
+  const admin = createRunAdmin(core, { cancel: (runId) => worker.cancelLocal(runId) })
   let listener: WorkListener | undefined
 
   const startWorker = () => {
     worker.start()
-    if (resolved.listen && !listener) {
-      listener = listenForWork(resolved.listen, {
-        onWork: () => worker.wake(),
-        onError: (error) =>
-          emitter.emit({
-            type: 'worker:error',
-            error: coerceError(error).message,
-            context: 'listen',
-          }),
-        // Listening again soon matters more than polling rarely: cap the pause at a second.
-        retryDelay: Math.min(resolved.pollingInterval, 1000),
-      })
-    }
+    listener ??= listen?.({
+      onWork: () => worker.wake(),
+      onError: (error) => reportError(core, 'listen', error),
+      // Listening again soon matters more than polling rarely: cap the pause at a second.
+      retry: {
+        initial: Math.min(resolved.pollingInterval, 1000),
+        factor: 1,
+        max: 1000,
+        jitter: 0.1,
+      },
+    })
   }
   const stopWorker = async () => {
     const closing = listener?.close()
@@ -204,21 +182,29 @@ export function createDurably(options: DurablyOptions): Durably {
   // Every public database operation waits for the schema (migrating on first use).
   const afterReady = <T>(operation: () => Promise<T>): Promise<T> => ready().then(operation)
 
-  async function requireRun(runId: unknown, action: string): Promise<Run> {
-    if (typeof runId !== 'string' || runId.length === 0) {
-      throw new InvalidArgumentError(`${action}: a run id (non-empty string) is required`)
-    }
-    await ready()
-    const run = await store.getRun(runId)
-    if (!run) throw new NotFoundError(`${action}: run ${runId} not found`)
-    return run
+  const storage: DurablyStorage = {
+    ...store,
+    ...createLegacyStorage({
+      db,
+      newId: core.newId,
+      now,
+      ready,
+      readRun: (id) => afterReady(() => store.getRun(id)),
+      readRuns: async (filter) => {
+        const checked = validateRunFilter(filter, 'storage.getRuns')
+        return afterReady(() => store.getRuns(checked))
+      },
+      readSteps: (runId) => afterReady(() => store.getSteps(runId)),
+      readLogs: (runId) => afterReady(() => store.getLogs(runId)),
+      insertRuns: (runs) => store.insertRuns(runs),
+    }),
   }
 
   const durably: Durably = {
     db,
-    storage: store,
+    storage,
     get jobs() {
-      return { ...handlesByKey }
+      return registry.handlesByKey()
     },
     get workerState() {
       return worker.state
@@ -240,12 +226,7 @@ export function createDurably(options: DurablyOptions): Durably {
         () => {
           if (!destroyed) startWorker()
         },
-        (error: unknown) =>
-          emitter.emit({
-            type: 'worker:error',
-            error: coerceError(error).message,
-            context: 'migrate',
-          }),
+        (error: unknown) => reportError(core, 'migrate', error),
       )
     },
     async stop() {
@@ -260,107 +241,25 @@ export function createDurably(options: DurablyOptions): Durably {
     },
 
     register(jobs) {
-      if (!jobs || typeof jobs !== 'object' || Array.isArray(jobs)) {
-        throw new InvalidArgumentError(
-          'register: expected an object of job definitions, keyed by handle name',
-        )
-      }
-      // Check everything first: a rejected registration registers nothing.
-      const accepted: [string, AnyJobDefinition][] = []
-      for (const [key, definition] of Object.entries(jobs)) {
-        assertJobDefinition(definition, `register("${key}")`)
-        if (RESERVED_KEYS.has(key)) {
-          throw new InvalidArgumentError(
-            `register: the key "${key}" is a durably member; register the job under another key`,
-          )
-        }
-        const known = definitions.get(definition.name)
-        if (known && known !== definition) {
-          throw new ConflictError(
-            `register: a different job named "${definition.name}" is already registered`,
-          )
-        }
-        const existing = handlesByKey[key]
-        if (existing && existing.name !== definition.name) {
-          throw new ConflictError(`register: the key "${key}" already holds job "${existing.name}"`)
-        }
-        accepted.push([key, definition])
-      }
-      for (const [key, definition] of accepted) {
-        if (!definitions.has(definition.name)) {
-          definitions.set(definition.name, definition)
-          handlesByName.set(definition.name, createJobHandle(core, definition))
-        }
-        handlesByKey[key] = handlesByName.get(definition.name)!
-      }
-      jobNames = [...definitions.keys()]
+      const all = registry.register(jobs)
       worker.wake()
-      const all = { ...handlesByKey }
-      const view = Object.create(durably) as object
-      Object.defineProperty(view, 'jobs', { value: all, enumerable: true })
-      return Object.assign(view, all) as never
+      // The view inherits every member; `.jobs` stays live like the instance's own, so code
+      // holding a view (the HTTP handler, say) sees jobs registered later through another.
+      return Object.assign(Object.create(durably) as object, all) as never
     },
 
-    getJob: (name) => handlesByName.get(name) as JobHandle<string, unknown, unknown> | undefined,
+    getJob: (name) => registry.handleOf(name) as JobHandle<string, unknown, unknown> | undefined,
     getRun: (id) => afterReady(() => store.getRun(id)),
-    getRuns: (filter) => afterReady(() => store.getRuns(validateFilter(filter))),
+    getRuns: async (filter) => {
+      const checked = validateRunFilter(filter)
+      return afterReady(() => store.getRuns(checked))
+    },
     getSteps: (runId) => afterReady(() => store.getSteps(runId)),
     getLogs: (runId) => afterReady(() => store.getLogs(runId)),
-
-    async retry(runId) {
-      const run = await requireRun(runId, 'retry')
-      const retried = await store.retryRun(run.id, isoNow(core))
-      if (!retried) {
-        throw new ConflictError(
-          `retry: run ${run.id} is ${(await store.getRun(run.id))?.status ?? 'gone'}; only failed or cancelled runs can be retried`,
-        )
-      }
-      emitter.emit({ type: 'run:retry', runId: run.id, jobName: run.jobName })
-      worker.wake()
-    },
-
-    async cancel(runId) {
-      const run = await requireRun(runId, 'cancel')
-      const cancelled = await store.cancelRun(run.id, isoNow(core))
-      if (!cancelled) {
-        throw new ConflictError(
-          `cancel: run ${run.id} is ${(await store.getRun(run.id))?.status ?? 'gone'}; only pending or running runs can be cancelled`,
-        )
-      }
-      worker.cancelLocal(run.id)
-      emitter.emit({ type: 'run:cancel', runId: run.id, jobName: run.jobName })
-    },
-
-    async deleteRun(runId) {
-      const run = await requireRun(runId, 'deleteRun')
-      if (!(await store.deleteRun(run.id))) {
-        throw new ConflictError(
-          `deleteRun: run ${run.id} is ${(await store.getRun(run.id))?.status ?? 'gone'}; only completed, failed or cancelled runs can be deleted`,
-        )
-      }
-      emitter.emit({ type: 'run:delete', runId: run.id, jobName: run.jobName })
-    },
-
-    async purgeRuns(purge) {
-      const olderThan =
-        purge?.olderThan instanceof Date
-          ? purge.olderThan
-          : new Date(purge?.olderThan ?? Number.NaN)
-      if (Number.isNaN(olderThan.getTime()))
-        throw new InvalidArgumentError('purgeRuns: olderThan must be a Date or an ISO-8601 string')
-      const statuses =
-        purge.status === undefined
-          ? undefined
-          : Array.isArray(purge.status)
-            ? purge.status
-            : [purge.status]
-      await ready()
-      return store.purgeRuns({
-        olderThan: olderThan.toISOString(),
-        ...(statuses ? { statuses } : {}),
-        ...(purge.limit !== undefined ? { limit: purge.limit } : {}),
-      })
-    },
+    retry: admin.retry,
+    cancel: admin.cancel,
+    deleteRun: admin.deleteRun,
+    purgeRuns: admin.purgeRuns,
 
     subscribe(runId) {
       if (typeof runId !== 'string' || runId.length === 0) {
@@ -388,61 +287,43 @@ export function createDurably(options: DurablyOptions): Durably {
   return durably
 }
 
+/**
+ * Every member of `Durably`, so none can be shadowed by a job registered under its name.
+ * The compiler refuses a new member until it is listed here.
+ */
+const DURABLY_MEMBERS = {
+  db: true,
+  storage: true,
+  jobs: true,
+  workerState: true,
+  init: true,
+  migrate: true,
+  start: true,
+  stop: true,
+  destroy: true,
+  register: true,
+  getJob: true,
+  getRun: true,
+  getRuns: true,
+  getSteps: true,
+  getLogs: true,
+  retry: true,
+  cancel: true,
+  deleteRun: true,
+  purgeRuns: true,
+  subscribe: true,
+  on: true,
+  onError: true,
+  emit: true,
+  use: true,
+  hasPlugin: true,
+  processOne: true,
+  listenerCount: true,
+} as const satisfies Record<keyof Durably, true>
+
+// Names every object answers to, and `then`, which would make the view a thenable.
 const RESERVED_KEYS: ReadonlySet<string> = new Set([
-  'db',
-  'storage',
-  'jobs',
-  'workerState',
-  'init',
-  'migrate',
-  'start',
-  'stop',
-  'destroy',
-  'register',
-  'getJob',
-  'getRun',
-  'getRuns',
-  'getSteps',
-  'getLogs',
-  'retry',
-  'cancel',
-  'deleteRun',
-  'purgeRuns',
-  'subscribe',
-  'on',
-  'onError',
-  'emit',
-  'use',
-  'hasPlugin',
-  'processOne',
-  'listenerCount',
-  'constructor',
-  '__proto__',
+  ...Object.keys(DURABLY_MEMBERS),
+  ...Object.getOwnPropertyNames(Object.prototype),
   'then',
-  'toString',
-  'valueOf',
-  'hasOwnProperty',
 ])
-
-const RUN_STATUSES = new Set(['pending', 'running', 'completed', 'failed', 'cancelled'])
-
-export function validateFilter(filter: RunFilter | undefined): RunFilter {
-  if (filter === undefined || filter === null) return {}
-  if (typeof filter !== 'object')
-    throw new InvalidArgumentError('getRuns: filter must be an object')
-  const { status, jobName, limit, offset } = filter
-  if (status !== undefined && !RUN_STATUSES.has(status)) {
-    throw new InvalidArgumentError(`getRuns: unknown status "${String(status)}"`)
-  }
-  if (jobName !== undefined && typeof jobName !== 'string')
-    throw new InvalidArgumentError('getRuns: jobName must be a string')
-  for (const [name, value] of [
-    ['limit', limit],
-    ['offset', offset],
-  ] as const) {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
-      throw new InvalidArgumentError(`getRuns: ${name} must be a non-negative whole number`)
-    }
-  }
-  return filter
-}

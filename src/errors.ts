@@ -131,13 +131,32 @@ export class ClosedError extends DurablyError {
   }
 }
 
+/**
+ * Our errors by code *and* class name, so a copy of durably from another install still
+ * matches, while a stranger's error that happens to carry `code: 'NOT_FOUND'` does not.
+ */
 export function isDurablyError(value: unknown): value is DurablyError {
   if (value instanceof DurablyError) return true
-  const code = value instanceof Error ? (value as { code?: unknown }).code : undefined
-  return typeof code === 'string' && DURABLY_CODES.has(code)
+  if (!(value instanceof Error)) return false
+  const code = (value as { code?: unknown }).code
+  return typeof code === 'string' && DURABLY_CODES.has(code) && DURABLY_NAMES.has(value.name)
 }
 
 const DURABLY_CODES: ReadonlySet<string> = new Set(DURABLY_ERROR_CODES)
+const DURABLY_NAMES: ReadonlySet<string> = new Set([
+  'DurablyError',
+  'ValidationError',
+  'InvalidArgumentError',
+  'NotFoundError',
+  'ConflictError',
+  'CancelledError',
+  'LeaseLostError',
+  'SerializationError',
+  'TimeoutError',
+  'RunFailedError',
+  'DatabaseError',
+  'ClosedError',
+])
 
 /** Normalise anything thrown into an `Error`, keeping the original as `cause`. */
 export function coerceError(value: unknown): Error {

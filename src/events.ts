@@ -73,11 +73,27 @@ export interface LogWriteEvent extends RunEventBase {
   message: string
   data?: unknown
 }
+/** What the worker was doing when the database (or a plugin) failed it. */
+export const WORKER_ERROR_CONTEXTS = [
+  'claim',
+  'execute',
+  'heartbeat',
+  'listen',
+  'migrate',
+  'step',
+  'progress',
+  'settle',
+  'release',
+  'replay',
+  'log-persistence',
+] as const
+
+export type WorkerErrorContext = (typeof WORKER_ERROR_CONTEXTS)[number]
+
 export interface WorkerErrorEvent extends EventBase {
   type: 'worker:error'
   error: string
-  /** What the worker was doing: 'claim', 'heartbeat', 'settle', … */
-  context: string
+  context: WorkerErrorContext
   runId?: string
 }
 
@@ -101,6 +117,54 @@ export type EventType = keyof DurablyEventMap
 export type DurablyEvent = DurablyEventMap[EventType]
 export type RunEvent = Extract<DurablyEvent, { runId: string }>
 
+/** Every event type, in one list; the compiler refuses a map entry missing from it. */
+export const EVENT_TYPES = [
+  'run:trigger',
+  'run:start',
+  'run:complete',
+  'run:fail',
+  'run:cancel',
+  'run:retry',
+  'run:progress',
+  'run:delete',
+  'step:start',
+  'step:complete',
+  'step:fail',
+  'log:write',
+  'worker:error',
+] as const satisfies readonly EventType[]
+
+/** Events about a run as a whole (what a run list shows), as opposed to its steps and logs. */
+export const RUN_EVENT_TYPES = [
+  'run:trigger',
+  'run:start',
+  'run:complete',
+  'run:fail',
+  'run:cancel',
+  'run:retry',
+  'run:progress',
+  'run:delete',
+] as const satisfies readonly EventType[]
+
+/** After one of these a run emits nothing more (until a `retry()`): watchers stop here. */
+export const TERMINAL_EVENT_TYPES = [
+  'run:complete',
+  'run:fail',
+  'run:cancel',
+  'run:delete',
+] as const satisfies readonly EventType[]
+
+export type TerminalEvent = DurablyEventMap[(typeof TERMINAL_EVENT_TYPES)[number]]
+
+export function isTerminalEvent(event: DurablyEvent): event is TerminalEvent {
+  return (TERMINAL_EVENT_TYPES as readonly string[]).includes(event.type)
+}
+
+// A type added to the map but not to EVENT_TYPES fails to compile here.
+type Unlisted = Exclude<EventType, (typeof EVENT_TYPES)[number]>
+const everyEventListed: [Unlisted] extends [never] ? true : Unlisted = true
+void everyEventListed
+
 /** The input of `emit`: an event without the stamp the emitter adds. */
 export type EventInput<E extends DurablyEvent = DurablyEvent> = E extends DurablyEvent
   ? Omit<E, 'timestamp' | 'sequence'>
@@ -108,8 +172,6 @@ export type EventInput<E extends DurablyEvent = DurablyEvent> = E extends Durabl
 
 export type EventListener<T extends EventType> = (event: DurablyEventMap[T]) => void
 export type ErrorHandler = (error: Error, event?: DurablyEvent) => void
-
-export const RUN_TERMINAL_EVENTS = ['run:complete', 'run:fail', 'run:cancel', 'run:delete'] as const
 
 export interface Emitter {
   on<T extends EventType>(type: T, listener: EventListener<T>): () => void

@@ -3,7 +3,7 @@
  * Public exports only; read `durably.ts` next.
  */
 
-export type { Durably, DurablyPlugin, DurablyWith, PurgeOptions } from './durably.js'
+export type { Durably, DurablyPlugin, DurablyStorage, DurablyWith } from './durably.js'
 export { createDurably } from './durably.js'
 export type { DurablyErrorCode, ValidationIssue } from './errors.js'
 export {
@@ -39,7 +39,15 @@ export type {
   StepCompleteEvent,
   StepFailEvent,
   StepStartEvent,
+  TerminalEvent,
+  WorkerErrorContext,
   WorkerErrorEvent,
+} from './events.js'
+export {
+  EVENT_TYPES,
+  RUN_EVENT_TYPES,
+  TERMINAL_EVENT_TYPES,
+  WORKER_ERROR_CONTEXTS,
 } from './events.js'
 export type {
   AuthorizeContext,
@@ -57,12 +65,20 @@ export type {
   HandlesOf,
   JobDefinition,
   JobHandle,
+  StepContext,
   TriggerOptions,
 } from './job.js'
 export { defineJob } from './job.js'
 export type { DurablyOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
-export type { StepContext } from './step.js'
+export type { PurgeOptions } from './runs.js'
+export type {
+  CreateLogInput,
+  CreateRunInput,
+  CreateStepInput,
+  Storage,
+  UpdateRunData,
+} from './store/legacy-storage.js'
 export type { ListenClient, ListenPool } from './store/postgres-listener.js'
 export type {
   Database,
@@ -70,14 +86,22 @@ export type {
   DurablyRunsTable,
   DurablySchemaVersionsTable,
   DurablyStepsTable,
+  LogsTable,
+  RunsTable,
+  SchemaVersionsTable,
+  StepsTable,
 } from './store/schema.js'
 export type {
   ClaimedRun,
   CreatedRun,
+  Decoded,
   Lease,
   NewLog,
   NewRun,
   NewStep,
+  RecordedStep,
+  RunQueue,
+  RunRepository,
   Store,
 } from './store/store.js'
 export type {
@@ -89,4 +113,6 @@ export type {
   RunStatus,
   Step,
   StepStatus,
+  TerminalStatus,
 } from './types.js'
+export { RUN_STATUSES, TERMINAL_STATUSES } from './types.js'

@@ -2,8 +2,8 @@
  * The handle `register` returns for a job: trigger (validate, store, wake the worker),
  * triggerAndWait, batchTrigger and typed reads.
  */
-import { type Core, isoNow } from './core.js'
-import { InvalidArgumentError, ValidationError } from './errors.js'
+import { type Core, isoNow } from './engine/core.js'
+import { InvalidArgumentError } from './errors.js'
 import {
   type AnyJobDefinition,
   type BatchTriggerInput,
@@ -13,10 +13,11 @@ import {
   type TriggerOptions,
   validateTriggerOptions,
 } from './job.js'
+import { validateRunFilter } from './runs.js'
 import { toJson } from './serialize.js'
 import type { NewRun } from './store/store.js'
 import type { Run, RunFilter } from './types.js'
-import { waitForRun } from './wait.js'
+import { waitForRun } from './watch.js'
 
 export function createJobHandle(
   core: Core,
@@ -24,9 +25,14 @@ export function createJobHandle(
 ): JobHandle<string, never, unknown> {
   const jobName = definition.name
 
-  async function prepare(input: unknown, rawOptions: unknown, subject: string): Promise<NewRun> {
+  async function prepare(
+    input: unknown,
+    rawOptions: unknown,
+    subject: string,
+    inputSubject = `Input of job "${jobName}"`,
+  ): Promise<NewRun> {
     const options = validateTriggerOptions(rawOptions, subject)
-    const payload = await parseWithSchema(definition.input, input, `Input of job "${jobName}"`)
+    const payload = await parseWithSchema(definition.input, input, inputSubject)
     return {
       id: core.newId(),
       jobName,
@@ -44,7 +50,9 @@ export function createJobHandle(
   async function trigger(input: unknown, options?: TriggerOptions): Promise<Run> {
     const prepared = await prepare(input, options, `trigger("${jobName}")`)
     await core.ready()
-    const { run, created } = await core.store.createRun(prepared)
+    const [{ run, created }] = (await core.store.insertRuns([prepared])) as [
+      { run: Run; created: boolean },
+    ]
     if (created) {
       announce(run)
       core.wake()
@@ -69,21 +77,12 @@ export function createJobHandle(
       const prepared: NewRun[] = []
       for (const [index, item] of inputs.entries()) {
         const { input, options } = splitBatchItem(item)
-        try {
-          prepared.push(await prepare(input, options, `batchTrigger("${jobName}") item ${index}`))
-        } catch (error) {
-          if (error instanceof ValidationError) {
-            throw new ValidationError(
-              `batchTrigger("${jobName}") item ${index}: ${error.message}`,
-              error.issues,
-            )
-          }
-          throw error
-        }
+        const where = `batchTrigger("${jobName}") item ${index}`
+        prepared.push(await prepare(input, options, where, `${where}: the input`))
       }
       if (prepared.length === 0) return []
       await core.ready()
-      const results = await core.store.batchCreateRuns(prepared)
+      const results = await core.store.insertRuns(prepared)
       for (const { run, created } of results) if (created) announce(run)
       if (results.some((result) => result.created)) core.wake()
       return results.map((result) => result.run)
@@ -96,8 +95,9 @@ export function createJobHandle(
     },
 
     async getRuns(filter?: Omit<RunFilter, 'jobName'>) {
+      const checked = validateRunFilter(filter, `getRuns("${jobName}")`)
       await core.ready()
-      return core.store.getRuns({ ...filter, jobName })
+      return core.store.getRuns({ ...checked, jobName })
     },
   }
   return handle as JobHandle<string, never, unknown>

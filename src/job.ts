@@ -1,12 +1,32 @@
 /**
- * `defineJob` and the typed handles `register` gives back. Types flow from the job's zod
- * schemas: `trigger` takes the schema's input type, the job body receives its output type,
- * and `getRun` returns `Run<TOutput>`, with no cast at the call site.
+ * The job contract: what a job is (`defineJob`), what its body receives (`StepContext`),
+ * and the types of the handles `register` gives back (built in job-handle.ts). Types flow
+ * from the job's zod schemas: `trigger` takes the schema's input type, the job body
+ * receives its output type, and `getRun` returns `Run<TOutput>`, with no cast at the call site.
  */
 import type { ZodType } from 'zod'
 import { InvalidArgumentError, ValidationError } from './errors.js'
-import type { StepContext } from './step.js'
 import type { Run, RunFilter } from './types.js'
+
+/** What a job body receives: durable steps, progress and logs. */
+export interface StepContext {
+  /** The id of the run being executed. */
+  readonly runId: string
+  /** Aborted when the run is cancelled or this worker loses its lease. */
+  readonly signal: AbortSignal
+  /**
+   * Execute `fn` once and persist its result; on resume, return the recorded result
+   * without executing it again. `fn` receives `signal`.
+   */
+  run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>
+  /** Report progress; persisted in order, coalesced when reported faster than it is written. */
+  progress(current: number, total?: number, message?: string): void
+  log: {
+    info(message: string, data?: unknown): void
+    warn(message: string, data?: unknown): void
+    error(message: string, data?: unknown): void
+  }
+}
 
 export interface JobDefinition<
   TName extends string = string,
@@ -36,6 +56,12 @@ export interface TriggerOptions {
   /** `triggerAndWait` only: reject after this many milliseconds (the run continues). */
   timeout?: number
 }
+
+const TRIGGER_OPTION_KEYS = [
+  'idempotencyKey',
+  'concurrencyKey',
+  'timeout',
+] as const satisfies readonly (keyof TriggerOptions)[]
 
 export type BatchTriggerInput<TInput> = TInput | { input: TInput; options?: TriggerOptions }
 
@@ -111,6 +137,28 @@ export function assertJobDefinition(
   if (typeof candidate.run !== 'function') {
     throw new InvalidArgumentError(`${where}: job "${candidate.name}" needs a "run" function`)
   }
+  rejectUnknownKeys(candidate, JOB_DEFINITION_KEYS, `${where}: job "${candidate.name}"`)
+}
+
+const JOB_DEFINITION_KEYS = [
+  'name',
+  'input',
+  'output',
+  'run',
+] as const satisfies readonly (keyof AnyJobDefinition)[]
+
+/** A key we do not know is a mistake (a typo such as `retires`), never silently ignored. */
+export function rejectUnknownKeys(
+  value: object,
+  known: readonly string[],
+  subject: string,
+  ErrorClass: new (message: string) => Error = InvalidArgumentError,
+): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new ErrorClass(`${subject}: unknown option "${key}" (known: ${known.join(', ')})`)
+    }
+  }
 }
 
 function isSchema(value: unknown): boolean {
@@ -168,6 +216,7 @@ export function validateTriggerOptions(options: unknown, subject: string): Trigg
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new ValidationError(`${subject}: options must be an object`)
   }
+  rejectUnknownKeys(options, TRIGGER_OPTION_KEYS, subject, ValidationError)
   const { idempotencyKey, concurrencyKey, timeout } = options as Record<string, unknown>
   for (const [name, value] of [
     ['idempotencyKey', idempotencyKey],

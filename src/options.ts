@@ -2,7 +2,6 @@
  * `createDurably` options: defaults from the specification, validated once at construction.
  */
 import type { Dialect } from 'kysely'
-import type { ResolvedOptions } from './core.js'
 import { InvalidArgumentError } from './errors.js'
 import type { FamilyName } from './store/family.js'
 import type { ListenPool } from './store/postgres-listener.js'
@@ -36,6 +35,14 @@ export interface DurablyOptions {
    * createDurably({ dialect: new PostgresDialect({ pool }), listen: pool })
    */
   listen?: ListenPool
+}
+
+/** The worker's timing and capacity, every value checked and defaulted. */
+export interface ResolvedOptions {
+  pollingInterval: number
+  heartbeatInterval: number
+  staleThreshold: number
+  concurrency: number
 }
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {

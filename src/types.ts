@@ -1,11 +1,25 @@
 /** The shapes durably stores and returns. Timestamps are ISO-8601 strings. */
 
-export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
+/** Every status a run can have: the one list, from which the type and the checks derive. */
+export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
 
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled']
+export type RunStatus = (typeof RUN_STATUSES)[number]
 
-export function isTerminal(status: RunStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'cancelled'
+/** A run in one of these never changes again (unless `retry()` sends it back). */
+export const TERMINAL_STATUSES = [
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly RunStatus[]
+
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number]
+
+export function isRunStatus(value: unknown): value is RunStatus {
+  return (RUN_STATUSES as readonly unknown[]).includes(value)
+}
+
+export function isTerminal(status: RunStatus): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly RunStatus[]).includes(status)
 }
 
 export interface Progress {
@@ -19,9 +33,12 @@ export interface Run<TOutput = unknown> {
   jobName: string
   status: RunStatus
   payload: unknown
-  output?: TOutput
-  error?: string
-  progress?: Progress
+  /** The job's output once completed; null before (and for a job that returns nothing). */
+  output: TOutput | null
+  /** Why the run failed; null unless it did. */
+  error: string | null
+  /** The last progress a step reported; null until one does. */
+  progress: Progress | null
   idempotencyKey: string | null
   concurrencyKey: string | null
   /** Index the next new step will get: the number of completed steps. */
@@ -43,8 +60,10 @@ export interface Step {
   name: string
   index: number
   status: StepStatus
-  output?: unknown
-  error?: string
+  /** What the step returned (null for nothing), as replay returns it. */
+  output: unknown
+  /** Why the step failed; null unless it did. */
+  error: string | null
   startedAt: string
   completedAt: string
 }
@@ -57,7 +76,8 @@ export interface Log {
   stepName: string | null
   level: LogLevel
   message: string
-  data?: unknown
+  /** The data logged with the message; null when none was. */
+  data: unknown
   createdAt: string
 }
 

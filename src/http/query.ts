@@ -1,14 +1,7 @@
 /** Query parameters, checked: a bad value is the client's mistake (400), never a 500. */
-import type { RunFilter, RunStatus } from '../types.js'
+import { isRunStatus, RUN_STATUSES, type RunFilter } from '../types.js'
 import { HttpError } from './response.js'
 
-const STATUSES: ReadonlySet<string> = new Set([
-  'pending',
-  'running',
-  'completed',
-  'failed',
-  'cancelled',
-])
 const MAX_ID_LENGTH = 256
 const MAX_NAME_LENGTH = 256
 export const MAX_LIMIT = 1000
@@ -39,10 +32,10 @@ export function runFilterOf(url: URL): RunFilter {
   const filter: RunFilter = {}
   const status = url.searchParams.get('status')
   if (status !== null) {
-    if (!STATUSES.has(status)) {
-      throw new HttpError(400, `status must be one of ${[...STATUSES].join(', ')}`)
+    if (!isRunStatus(status)) {
+      throw new HttpError(400, `status must be one of ${RUN_STATUSES.join(', ')}`)
     }
-    filter.status = status as RunStatus
+    filter.status = status
   }
   const jobName = optionalJobName(url)
   if (jobName !== undefined) filter.jobName = jobName

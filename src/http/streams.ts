@@ -2,23 +2,12 @@
  * The event sources behind the two SSE routes. Each returns what undoes it, so a client that
  * goes away takes its reader or its listeners with it.
  */
-import type { DurablyEvent } from '../events.js'
+import { type DurablyEvent, RUN_EVENT_TYPES } from '../events.js'
 import type { StreamError } from './response.js'
 import type { EventSource } from './sse.js'
 import type { DurablyLike } from './types.js'
 
 export type StreamItem = DurablyEvent | StreamError
-
-const RUN_LEVEL_EVENTS = [
-  'run:trigger',
-  'run:start',
-  'run:complete',
-  'run:fail',
-  'run:cancel',
-  'run:retry',
-  'run:progress',
-  'run:delete',
-] as const
 
 /** One run's events until its terminal one; a failure of the reader becomes the last event. */
 export const runEvents =
@@ -52,7 +41,7 @@ export const runEvents =
 export const allRunEvents =
   (durably: DurablyLike, jobName: string | undefined): EventSource<StreamItem> =>
   (sink) => {
-    const offs = RUN_LEVEL_EVENTS.map((type) =>
+    const offs = RUN_EVENT_TYPES.map((type) =>
       durably.on(type, (event) => {
         if (jobName === undefined || event.jobName === jobName) sink.send(event)
       }),

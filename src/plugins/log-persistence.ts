@@ -17,7 +17,7 @@ export function withLogPersistence(): DurablyPlugin {
       const suffix = crypto.randomUUID().slice(0, 8)
       durably.on('log:write', (event) => {
         durably.storage
-          .createLog({
+          .insertLog({
             id: `${String(event.sequence).padStart(12, '0')}-${suffix}`,
             runId: event.runId,
             stepName: event.stepName,

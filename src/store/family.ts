@@ -2,8 +2,10 @@
  * What differs between SQL families. The Kysely store writes portable statements itself and
  * asks the family only for what must differ: column types, the claim, the fenced step
  * commit, the one-statement batch insert, the migration lock and how values come back.
+ * Nothing outside the family files branches on a family's name.
  */
-import type { Kysely } from 'kysely'
+import { type ColumnDefinitionBuilder, type Dialect, DummyDriver, Kysely } from 'kysely'
+import { InvalidArgumentError } from '../errors.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
 
@@ -13,6 +15,10 @@ export interface SqlFamily {
   readonly name: FamilyName
   /** Column types for JSON values and instants. */
   readonly types: { json: 'text' | 'json'; timestamp: 'text' | 'timestamptz' }
+  /** The LIMIT that means "no limit" (an OFFSET needs one). */
+  readonly unboundedLimit: number
+  /** A step's or log's `run_id` column: how children follow their run's deletion. */
+  runReference(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder
   /** Per-connection settings (SQLite pragmas); failures to apply one are tolerated. */
   prepare(db: Kysely<Database>): Promise<void>
   /**
@@ -38,6 +44,30 @@ export interface SqlFamily {
   isBusy(error: unknown): boolean
   /** Whether an error means the connection itself was lost (server restart, terminated backend). */
   isConnectionLost(error: unknown): boolean
-  /** Whether an error is the database refusing a duplicate in a unique index. */
-  isUniqueViolation(error: unknown): boolean
+}
+
+/**
+ * Which SQL family a dialect speaks, decided from what its query compiler produces rather
+ * than from class names (which bundlers and minifiers rewrite). No connection is opened.
+ * A dialect that is neither (MySQL's `?`-less backticks, MSSQL's `@1`) is refused here,
+ * rather than failing later on SQL it does not speak.
+ */
+export function detectFamily(dialect: Dialect): FamilyName {
+  const probe = new Kysely<Database>({
+    dialect: {
+      createAdapter: () => dialect.createAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => dialect.createIntrospector(db),
+      createQueryCompiler: () => dialect.createQueryCompiler(),
+    },
+  })
+  const { sql } = probe.selectFrom('durably_runs').select('id').where('id', '=', 'x').compile()
+  // Both families quote identifiers with double quotes; they differ in placeholders.
+  if (/"durably_runs"/.test(sql) && /= \$1$/.test(sql)) return 'postgres'
+  if (/"durably_runs"/.test(sql) && /= \?$/.test(sql)) return 'sqlite'
+  throw new InvalidArgumentError(
+    `createDurably: unsupported dialect ${dialect.constructor?.name ?? 'object'} (it compiles ` +
+      `${JSON.stringify(sql)}); durably speaks SQLite and PostgreSQL. If this dialect is one of ` +
+      `them behind a wrapper, pass family: 'sqlite' or 'postgres'`,
+  )
 }

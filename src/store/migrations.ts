@@ -4,7 +4,7 @@
  * applying is idempotent and runs under the family's migration lock, so two processes
  * migrating one database at once apply each version exactly once.
  */
-import { type ColumnDefinitionBuilder, type Kysely, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
 import type { Database } from './schema.js'
 
@@ -26,12 +26,8 @@ const migrations: Migration[] = [
     version: 1,
     async up(db, family) {
       const { json, timestamp } = family.types
-      // Steps and logs go with their run: a cascading foreign key on PostgreSQL, a trigger
-      // on SQLite (see the family's extraSchema).
-      const runReference = (column: ColumnDefinitionBuilder) =>
-        family.name === 'postgres'
-          ? column.notNull().references('durably_runs.id').onDelete('cascade')
-          : column.notNull()
+      // Steps and logs go with their run, in the way each family can.
+      const runReference = family.runReference
       await db.schema
         .createTable('durably_runs')
         .ifNotExists()
@@ -121,8 +117,6 @@ const migrations: Migration[] = [
     },
   },
 ]
-
-export const LATEST_SCHEMA_VERSION = migrations.length
 
 export async function migrate(db: Kysely<Database>, family: SqlFamily): Promise<void> {
   await family.withMigrationLock(db, async (locked) => {

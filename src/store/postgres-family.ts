@@ -22,6 +22,8 @@ export const WORK_CHANNEL = 'durably_work'
 export const postgresFamily: SqlFamily = {
   name: 'postgres',
   types: { json: 'json', timestamp: 'timestamptz' },
+  unboundedLimit: 2 ** 53 - 1,
+  runReference: (column) => column.notNull().references('durably_runs.id').onDelete('cascade'),
 
   async prepare() {},
 
@@ -65,7 +67,7 @@ export const postgresFamily: SqlFamily = {
       try {
         return await claimOnce(db, request)
       } catch (error) {
-        if (!postgresFamily.isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
+        if (!isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
       }
     }
   },
@@ -136,10 +138,6 @@ export const postgresFamily: SqlFamily = {
     const message = (error as { message?: unknown })?.message
     return typeof message === 'string' && /connection terminated/i.test(message)
   },
-
-  isUniqueViolation(error) {
-    return (error as { code?: unknown })?.code === '23505'
-  },
 }
 
 async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null> {
@@ -171,6 +169,10 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
         updated_at = ${request.now}::timestamptz
     FROM candidate
     WHERE run.id = candidate.id
-    RETURNING run.id, run.job_name, run.payload, run.lease_generation`.execute(db)
+    RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation`.execute(db)
   return result.rows[0] ?? null
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === '23505'
 }

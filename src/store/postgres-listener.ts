@@ -6,6 +6,7 @@
  *
  * The pool is described by shape, not by importing `pg`, so the core never depends on it.
  */
+import { type BackoffPolicy, backoffDelay } from '../retry.js'
 import { WORK_CHANNEL } from './postgres-family.js'
 
 /** The part of a `pg` client that listening needs. */
@@ -46,8 +47,8 @@ export interface WorkListener {
 interface ListenHooks {
   onWork(): void
   onError(error: unknown): void
-  /** Pause before listening again after the connection was lost (ms). */
-  retryDelay: number
+  /** Pauses before listening again after the connection was lost, failure after failure. */
+  retry: BackoffPolicy
 }
 
 export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListener {
@@ -56,13 +57,18 @@ export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListene
   let detach = () => {}
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let connecting: Promise<void> | undefined
+  let failures = 0
 
   const retryLater = () => {
     if (closed || retryTimer) return
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined
-      connecting = connect()
-    }, hooks.retryDelay)
+    failures += 1
+    retryTimer = setTimeout(
+      () => {
+        retryTimer = undefined
+        connecting = connect()
+      },
+      backoffDelay(hooks.retry, failures),
+    )
   }
 
   const drop = (lost: ListenClient, error: unknown) => {
@@ -97,6 +103,7 @@ export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListene
       }
       client = current
       await current.query(`LISTEN ${WORK_CHANNEL}`)
+      failures = 0
       hooks.onWork()
     } catch (error) {
       if (acquired && client === acquired) drop(acquired, error)

@@ -63,8 +63,14 @@ export interface Database {
   durably_schema_versions: DurablySchemaVersionsTable
 }
 
+/** The names the original package gave the table types. */
+export type RunsTable = DurablyRunsTable
+export type StepsTable = DurablyStepsTable
+export type LogsTable = DurablyLogsTable
+export type SchemaVersionsTable = DurablySchemaVersionsTable
+
 export type RunRow = DurablyRunsTable
-/** What a claim reads back: only what starting the execution needs (wider rows cost time). */
+/** What a claim reads back: only what starting the execution needs, the payload as JSON text. */
 export type ClaimedRow = Pick<RunRow, 'id' | 'job_name' | 'payload' | 'lease_generation'>
 export type StepRow = DurablyStepsTable
 export type LogRow = DurablyLogsTable

@@ -13,13 +13,17 @@ import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
 /**
  * SQLite drivers in Node are synchronous: a busy wait inside SQLite blocks the event loop.
  * So SQLite itself waits at most a second, and the store retries asynchronously (see
- * `BUSY_RETRY_MS` in kysely-store.ts), letting the rest of the process run in between.
+ * `BUSY_BUDGET_MS` in retry.ts), letting the rest of the process run in between.
  */
 export const SQLITE_BUSY_TIMEOUT_MS = 1000
 
 export const sqliteFamily: SqlFamily = {
   name: 'sqlite',
   types: { json: 'text', timestamp: 'text' },
+  unboundedLimit: -1,
+  // Foreign keys are off by default per SQLite connection: a trigger (see extraSchema)
+  // removes children instead.
+  runReference: (column) => column.notNull(),
 
   async prepare(db) {
     // WAL lets readers proceed beside the writer and makes a commit one append. In WAL mode
@@ -135,11 +139,6 @@ export const sqliteFamily: SqlFamily = {
   isConnectionLost() {
     // An embedded database has no connection to lose.
     return false
-  },
-
-  isUniqueViolation(error) {
-    const text = `${(error as { code?: unknown })?.code ?? ''} ${(error as Error)?.message ?? ''}`
-    return /SQLITE_CONSTRAINT_UNIQUE|UNIQUE constraint failed/i.test(text)
   },
 }
 

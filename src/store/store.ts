@@ -6,16 +6,15 @@
  * run is still `running` under that exact lease generation. That single conditional write
  * is how an execution learns it was cancelled or recovered elsewhere, without a read per step.
  */
-import type { LivenessSnapshot } from '../owner-liveness.js'
 import type {
   Log,
   LogLevel,
   Progress,
   Run,
   RunFilter,
-  RunStatus,
   Step,
   StepStatus,
+  TerminalStatus,
 } from '../types.js'
 
 export interface Lease {
@@ -23,12 +22,23 @@ export interface Lease {
   generation: number
 }
 
+/**
+ * A stored JSON value read back: its value, or why it could not be read (a corrupted row
+ * must not make listing impossible, and must fail the run that needs it, clearly).
+ */
+export type Decoded<T = unknown> = { ok: true; value: T } | { ok: false; problem: string }
+
 export interface ClaimedRun {
   run: Pick<Run, 'id' | 'jobName'>
   lease: Lease
-  /** The payload as stored; `undefined` when the stored JSON is unreadable (see `payloadError`). */
-  payload: unknown
-  payloadError?: string
+  payload: Decoded
+}
+
+/** A finished step as replay sees it. */
+export interface RecordedStep {
+  name: string
+  index: number
+  output: Decoded
 }
 
 export interface NewRun {
@@ -71,6 +81,16 @@ export interface NewLog {
   createdAt: string
 }
 
+/** Which owners were alive, observed no later than `observedAt`. */
+export interface LivenessSnapshot {
+  aliveOwners: readonly string[]
+  /**
+   * Only runs whose heartbeat is older than this may be judged by the snapshot: a worker that
+   * started after it is missing from `aliveOwners` but has heartbeats newer than this.
+   */
+  observedAt: string
+}
+
 export interface ClaimRequest {
   /** Identifies the claiming worker; stored as the lease owner. */
   owner: string
@@ -86,37 +106,15 @@ export interface ClaimRequest {
   liveness?: LivenessSnapshot
 }
 
-export interface RunPatch {
-  status?: RunStatus
-  output?: string | null
-  error?: string | null
-  progress?: Progress | null
-  heartbeatAt?: string | null
-}
-
 export interface PurgeRequest {
   /** Terminal runs last updated before this instant are removed with their steps and logs. */
   olderThan: string
-  statuses?: readonly RunStatus[]
+  statuses?: readonly TerminalStatus[]
   limit?: number
 }
 
-export interface Store {
-  migrate(): Promise<void>
-
-  createRun(run: NewRun): Promise<CreatedRun>
-  /** All rows in one statement: either every run is stored or none is. */
-  batchCreateRuns(runs: readonly NewRun[]): Promise<CreatedRun[]>
-  getRun(id: string): Promise<Run | null>
-  getRuns(filter?: RunFilter): Promise<Run[]>
-  /** Peek at the run the next claim would take, without claiming it. */
-  getNextPendingRun(jobNames: readonly string[], staleBefore: string): Promise<Run | null>
-  /** Unfenced administrative update, kept for compatibility; the worker never uses it. */
-  updateRun(id: string, patch: RunPatch, now: string): Promise<void>
-  /** Remove a terminal run with its steps and logs; `false` if absent or not terminal. */
-  deleteRun(id: string): Promise<boolean>
-  purgeRuns(request: PurgeRequest): Promise<number>
-
+/** The engine's side: claiming runs and the fenced writes of an execution. */
+export interface RunQueue {
   /** Atomically take the oldest claimable run (stale running first, then pending). */
   claimNextRun(request: ClaimRequest): Promise<ClaimedRun | null>
   heartbeat(lease: Lease, now: string): Promise<boolean>
@@ -126,18 +124,28 @@ export interface Store {
   failRun(lease: Lease, error: string, now: string): Promise<boolean>
   /** Hand a running run back to the queue (graceful shutdown) so another worker resumes it now. */
   releaseRun(lease: Lease, now: string): Promise<boolean>
+  /** What replay needs of a run's finished steps, in execution order. */
+  getRecordedSteps(runId: string): Promise<RecordedStep[]>
+}
 
+/** The API's side: creating, reading and administering runs. */
+export interface RunRepository {
+  migrate(): Promise<void>
+  /** All rows in one statement: either every run is stored or none is. */
+  insertRuns(runs: readonly NewRun[]): Promise<CreatedRun[]>
+  getRun(id: string): Promise<Run | null>
+  getRuns(filter?: RunFilter): Promise<Run[]>
+  getSteps(runId: string): Promise<Step[]>
+  insertLog(log: NewLog): Promise<void>
+  getLogs(runId: string): Promise<Log[]>
+  /** Remove a terminal run with its steps and logs; `false` if absent or not terminal. */
+  deleteRun(id: string): Promise<boolean>
+  purgeRuns(request: PurgeRequest): Promise<number>
   /** pending|running → cancelled. Returns the updated run, or null when not cancellable. */
   cancelRun(id: string, now: string): Promise<Run | null>
   /** failed|cancelled → pending. Returns the updated run, or null when not retryable. */
   retryRun(id: string, now: string): Promise<Run | null>
-
-  /** Unfenced step insert, kept for compatibility. */
-  createStep(step: NewStep): Promise<void>
-  getSteps(runId: string): Promise<Step[]>
-  getCompletedSteps(runId: string): Promise<Step[]>
-  getCompletedStep(runId: string, name: string, occurrence?: number): Promise<Step | null>
-
-  createLog(log: NewLog): Promise<void>
-  getLogs(runId: string): Promise<Log[]>
 }
+
+/** The one storage contract: everything above the store speaks in these methods. */
+export type Store = RunQueue & RunRepository

@@ -1,5 +1,7 @@
 /** SIGTERM to the graceful-shutdown example leaves no run running and no lease held. */
+
 import { spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { createClient } from '@libsql/client'
@@ -29,7 +31,9 @@ describe('graceful shutdown example', () => {
   })
 
   it('SIGTERM mid-run hands the run back; a restart finishes it without redoing steps', async () => {
-    const file = join(tempDir('graceful'), 'graceful.db')
+    const dir = tempDir('graceful')
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'graceful.db')
     const durably = createDurably({
       dialect: new LibsqlDialect({ client: createClient({ url: `file:${file}` }) }),
     }).register({ nightlyReport })

@@ -5,20 +5,11 @@
  * A run whose owner holds no lock was abandoned and can be resumed at once. Where Web Locks
  * are absent (Node), nothing changes: abandoned runs wait out the stale threshold.
  */
+import type { LivenessSnapshot } from '../store/store.js'
 
 interface LockManagerLike {
   request(name: string, callback: () => Promise<void>): Promise<void>
   query(): Promise<{ held?: { name?: string }[] }>
-}
-
-/** Which owners were alive, observed no later than `observedAt`. */
-export interface LivenessSnapshot {
-  aliveOwners: readonly string[]
-  /**
-   * Only runs whose heartbeat is older than this may be judged by the snapshot: a worker that
-   * started after it is missing from `aliveOwners` but has heartbeats newer than this.
-   */
-  observedAt: string
 }
 
 export interface OwnerLiveness {

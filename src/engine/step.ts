@@ -4,32 +4,14 @@
  * `step.run('x')` twice makes two steps. A step returns on first execution exactly what it
  * will return on replay: its JSON round trip.
  */
+import { errorMessage, InvalidArgumentError, SerializationError } from '../errors.js'
+import type { StepContext } from '../job.js'
+import { roundTrip, toJson } from '../serialize.js'
+import type { Lease, NewStep, RecordedStep } from '../store/store.js'
+import type { LogLevel, Progress } from '../types.js'
+import type { ExecutionControl } from './control.js'
 import { type Core, isoNow } from './core.js'
-import { errorMessage, InvalidArgumentError, SerializationError } from './errors.js'
-import type { ExecutionControl } from './execution-control.js'
 import { persist } from './persist.js'
-import { roundTrip, toJson } from './serialize.js'
-import type { Lease } from './store/store.js'
-import type { LogLevel, Progress, Step } from './types.js'
-
-export interface StepContext {
-  /** The id of the run being executed. */
-  readonly runId: string
-  /** Aborted when the run is cancelled or this worker loses its lease. */
-  readonly signal: AbortSignal
-  /**
-   * Execute `fn` once and persist its result; on resume, return the recorded result
-   * without executing it again. `fn` receives `signal`.
-   */
-  run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>
-  /** Report progress; persisted in order, coalesced when reported faster than it is written. */
-  progress(current: number, total?: number, message?: string): void
-  log: {
-    info(message: string, data?: unknown): void
-    warn(message: string, data?: unknown): void
-    error(message: string, data?: unknown): void
-  }
-}
 
 export interface StepContextHandle {
   context: StepContext
@@ -45,15 +27,24 @@ interface StepScope {
   runId: string
   lease: Lease
   control: ExecutionControl
-  completedSteps: readonly Step[]
+  recordedSteps: readonly RecordedStep[]
 }
+
+/** A step that is to execute now: what `commitStep` needs to record its outcome. */
+interface BegunStep {
+  name: string
+  index: number
+  startedAt: number
+}
+
+type StepOutcome = { ok: true; json: string | null } | { ok: false; error: string }
 
 export function createStepContext(scope: StepScope): StepContextHandle {
   const { core, jobName, runId, lease, control } = scope
-  const replay = new Map<string, Step>()
+  const replay = new Map<string, RecordedStep>()
   {
     const seen = new Map<string, number>()
-    for (const step of scope.completedSteps) {
+    for (const step of scope.recordedSteps) {
       const occurrence = seen.get(step.name) ?? 0
       seen.set(step.name, occurrence + 1)
       replay.set(occurrenceKey(step.name, occurrence), step)
@@ -66,6 +57,40 @@ export function createStepContext(scope: StepScope): StepContextHandle {
   let pendingProgress: Progress | undefined
   let progressWriting: Promise<void> | undefined
 
+  /** Number the step by name and occurrence; its recorded result if it already finished. */
+  function beginStep(name: string): { recorded: RecordedStep } | { begun: BegunStep } {
+    control.checkpoint()
+    const occurrence = occurrences.get(name) ?? 0
+    occurrences.set(name, occurrence + 1)
+    const index = nextIndex++
+    const recorded = replay.get(occurrenceKey(name, occurrence))
+    if (recorded) return { recorded }
+    core.emitter.emit({ type: 'step:start', runId, jobName, stepName: name, stepIndex: index })
+    return { begun: { name, index, startedAt: core.now() } }
+  }
+
+  /** Record the step's outcome under the lease; a lost lease stops the execution here. */
+  async function commitStep(step: BegunStep, outcome: StepOutcome): Promise<void> {
+    const record: NewStep = {
+      id: core.newId(),
+      runId,
+      name: step.name,
+      index: step.index,
+      status: outcome.ok ? 'completed' : 'failed',
+      output: outcome.ok ? outcome.json : null,
+      error: outcome.ok ? null : outcome.error,
+      startedAt: new Date(step.startedAt).toISOString(),
+      completedAt: isoNow(core),
+    }
+    const committed = await persist(core, control, 'step', runId, () =>
+      core.store.commitStep(lease, record),
+    )
+    if (!committed) {
+      control.stop('lease-lost')
+      control.throwIfAborted()
+    }
+  }
+
   async function run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     if (typeof name !== 'string' || name.length === 0) {
       throw new InvalidArgumentError(
@@ -77,87 +102,49 @@ export function createStepContext(scope: StepScope): StepContextHandle {
         `step.run("${name}") in run ${runId}: the second argument must be a function`,
       )
     }
-    control.throwIfStopped()
-    const occurrence = occurrences.get(name) ?? 0
-    occurrences.set(name, occurrence + 1)
-    const index = nextIndex++
-    const recorded = replay.get(occurrenceKey(name, occurrence))
-    if (recorded) {
-      if (recorded.error) throw new SerializationError(recorded.error)
-      return recorded.output as T
+    const started = beginStep(name)
+    if ('recorded' in started) {
+      const { output } = started.recorded
+      if (!output.ok) throw new SerializationError(output.problem)
+      return output.value as T
     }
-
-    core.emitter.emit({ type: 'step:start', runId, jobName, stepName: name, stepIndex: index })
-    const startedAt = core.now()
+    const step = started.begun
     const previousStep = currentStep
     currentStep = name
-    let json: string | null
-    let value: T
+    let result: { json: string | null; value: T }
     try {
-      const result = await fn(control.signal)
+      const value = await fn(control.signal)
       control.throwIfAborted()
-      ;({ json, value } = roundTrip(result, `Step "${name}" of job "${jobName}"`))
+      result = roundTrip(value, `Step "${name}" of job "${jobName}"`)
     } catch (error) {
       currentStep = previousStep
-      if (control.signal.aborted) throw control.signal.reason
-      await recordFailure(name, index, startedAt, error)
+      control.throwIfAborted()
+      const message = errorMessage(error)
+      failedStep = name
+      await commitStep(step, { ok: false, error: message })
+      core.emitter.emit({
+        type: 'step:fail',
+        runId,
+        jobName,
+        stepName: name,
+        stepIndex: step.index,
+        error: message,
+      })
       throw error
     }
     currentStep = previousStep
-    const completed = {
-      id: core.newId(),
-      runId,
-      name,
-      index,
-      status: 'completed' as const,
-      output: json,
-      error: null,
-      startedAt: new Date(startedAt).toISOString(),
-      completedAt: isoNow(core),
-    }
-    const committed = await persist(core, control, 'step', runId, () =>
-      core.store.commitStep(lease, completed),
-    )
-    if (!committed) control.loseLease()
+    await commitStep(step, { ok: true, json: result.json })
     await core.yieldToHost()
     core.emitter.emit({
       type: 'step:complete',
       runId,
       jobName,
       stepName: name,
-      stepIndex: index,
-      output: value,
-      duration: core.now() - startedAt,
+      stepIndex: step.index,
+      output: result.value,
+      duration: core.now() - step.startedAt,
     })
-    return value
-  }
-
-  async function recordFailure(name: string, index: number, startedAt: number, error: unknown) {
-    const message = errorMessage(error)
-    failedStep = name
-    const failed = {
-      id: core.newId(),
-      runId,
-      name,
-      index,
-      status: 'failed' as const,
-      output: null,
-      error: message,
-      startedAt: new Date(startedAt).toISOString(),
-      completedAt: isoNow(core),
-    }
-    const committed = await persist(core, control, 'step', runId, () =>
-      core.store.commitStep(lease, failed),
-    )
-    if (!committed) control.loseLease()
-    core.emitter.emit({
-      type: 'step:fail',
-      runId,
-      jobName,
-      stepName: name,
-      stepIndex: index,
-      error: message,
-    })
+    return result.value
   }
 
   function progress(current: number, total?: number, message?: string) {
@@ -187,7 +174,7 @@ export function createStepContext(scope: StepScope): StepContextHandle {
         const saved = await persist(core, control, 'progress', runId, () =>
           core.store.saveProgress(lease, value, isoNow(core)),
         )
-        if (!saved) control.markLeaseLost()
+        if (!saved) control.stop('lease-lost')
       }
     } catch {
       // persist() has reported it and abandoned the execution.

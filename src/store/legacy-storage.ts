@@ -12,7 +12,6 @@
 import { type Kysely, sql, type UpdateObject } from 'kysely'
 import { InvalidArgumentError, NotFoundError } from '../errors.js'
 import { toJson } from '../serialize.js'
-import type { Database } from '../store/schema.js'
 import {
   isRunStatus,
   isTerminal,
@@ -26,6 +25,7 @@ import {
   type Step,
   type StepStatus,
 } from '../types.js'
+import type { Database } from './schema.js'
 
 export interface CreateRunInput {
   jobName: string
@@ -115,7 +115,6 @@ export interface LegacyStorageDeps {
   readLogs(runId: string): Promise<Log[]>
   /** One statement, idempotency-aware: an existing key answers with its run. */
   insertRuns(runs: LegacyNewRun[]): Promise<{ run: Run; created: boolean }[]>
-  family: 'sqlite' | 'postgres'
 }
 
 export function createLegacyStorage(deps: LegacyStorageDeps): Storage {

@@ -5,23 +5,25 @@
  *      ▲                   │                       │
  *      └──── drained ◀── stopping ◀──stop()────────┘
  *
+ * The state changes only through the `enter…` functions below, each owning the entry
+ * actions of its state (arming the timer, asking executions to stop, the one teardown).
  * - A trigger in this process calls `wake()`: the next claim starts at once. Polling every
  *   `pollingInterval` only covers work created by other processes.
  * - Up to `concurrency` runs execute at a time; when one settles, the worker claims again at
  *   once, so a queue drains back to back.
  * - One heartbeat timer renews every lease this worker holds. A renewal that finds the lease
- *   gone aborts that execution.
+ *   gone stops that execution.
  * - A failing claim (database down, locked) is reported as `worker:error` and retried with
  *   exponential backoff; the loop never dies and never spins.
  * - `stop()` lets in-flight steps finish, hands their runs back at the next step boundary,
  *   and resolves once nothing is in flight and no timer is left.
  */
-import { type Core, isoNow } from './core.js'
-import { errorMessage } from './errors.js'
+import { backoffDelay, claimBackoff } from '../retry.js'
+import type { ClaimedRun, Lease, LivenessSnapshot } from '../store/store.js'
+import { createExecutionControl, type ExecutionControl } from './control.js'
+import { type Core, isoNow, reportError } from './core.js'
 import { executeRun } from './execution.js'
-import { createExecutionControl, type ExecutionControl } from './execution-control.js'
-import { detectOwnerLiveness, type LivenessSnapshot } from './owner-liveness.js'
-import type { ClaimedRun, Lease } from './store/store.js'
+import { detectOwnerLiveness } from './liveness.js'
 
 export type WorkerState = 'stopped' | 'idle' | 'polling' | 'stopping'
 
@@ -33,10 +35,8 @@ export interface Worker {
   stop(): Promise<void>
   /** Claim and execute at most one run in the caller's task; `true` if one was executed. */
   processOne(): Promise<boolean>
-  /** Abort the local execution of a run (it was cancelled). */
+  /** Stop the local execution of a run (it was cancelled). */
   cancelLocal(runId: string): void
-  /** Runs this worker is executing right now. */
-  inFlight(): readonly string[]
 }
 
 interface InFlight {
@@ -44,7 +44,13 @@ interface InFlight {
   control: ExecutionControl
 }
 
-const MAX_BACKOFF_MS = 30_000
+/** Which states each state may move to: `transition` refuses anything else. */
+const EDGES: Record<WorkerState, readonly WorkerState[]> = {
+  stopped: ['idle'],
+  idle: ['polling', 'stopping'],
+  polling: ['idle', 'stopping'],
+  stopping: ['stopped'],
+}
 
 export function createWorker(core: Core): Worker {
   const id = core.newId()
@@ -55,33 +61,78 @@ export function createWorker(core: Core): Worker {
   let wakeRequested = false
   let consecutiveFailures = 0
   let polling: Promise<void> | undefined
+  let stopping: Promise<void> | undefined
   let drained: (() => void) | undefined
   const liveness = detectOwnerLiveness(core.now)
   // Held from the first claim until the worker stops: while it is, our runs are ours.
   let ownerLock: Promise<() => void> | undefined
 
   function transition(next: WorkerState) {
+    if (!EDGES[state].includes(next)) {
+      throw new Error(`durably worker: no transition from ${state} to ${next}`)
+    }
     state = next
   }
   // Read through a function: the state changes across awaits, which narrowing cannot see.
   const current = (): WorkerState => state
+  const hasRoom = () => running.size < core.options.concurrency
 
-  function arm(delay: number) {
+  function enterIdle(delay: number) {
+    transition('idle')
+    if (wakeRequested && hasRoom() && consecutiveFailures === 0) {
+      wakeRequested = false
+      queueMicrotask(wake)
+    } else if (hasRoom()) {
+      pollTimer = setTimeout(() => {
+        pollTimer = undefined
+        void enterPolling()
+      }, delay)
+    }
+  }
+
+  function enterPolling(): Promise<void> {
+    if (state !== 'idle') return polling ?? Promise.resolve()
     clearTimeout(pollTimer)
-    pollTimer = setTimeout(() => {
-      pollTimer = undefined
-      void poll()
-    }, delay)
+    pollTimer = undefined
+    transition('polling')
+    polling = pollOnce()
+    return polling
+  }
+
+  function enterStopping(): Promise<void> {
+    clearTimeout(pollTimer)
+    pollTimer = undefined
+    transition('stopping')
+    for (const entry of running.values()) entry.control.stop('shutdown')
+    stopping = new Promise<void>((resolve) => {
+      drained = resolve
+      enterStoppedIfDrained()
+    }).finally(() => {
+      stopping = undefined
+    })
+    return stopping
+  }
+
+  function enterStoppedIfDrained() {
+    if (state !== 'stopping' || running.size > 0 || polling) return
+    teardown()
+    transition('stopped')
+    drained?.()
+    drained = undefined
+  }
+
+  /** What a stopped worker must not keep: its heartbeat timer and its owner lock. */
+  function teardown() {
+    clearInterval(heartbeatTimer)
+    heartbeatTimer = undefined
+    const held = ownerLock
+    ownerLock = undefined
+    void held?.then((release) => release())
   }
 
   function wake() {
-    if (state === 'idle') {
-      clearTimeout(pollTimer)
-      pollTimer = undefined
-      void poll()
-    } else if (state === 'polling') {
-      wakeRequested = true
-    }
+    if (state === 'idle') void enterPolling()
+    else if (state === 'polling') wakeRequested = true
   }
 
   async function claim(): Promise<ClaimedRun | null> {
@@ -101,61 +152,37 @@ export function createWorker(core: Core): Worker {
     })
   }
 
-  function releaseOwnerLock() {
-    const held = ownerLock
-    ownerLock = undefined
-    void held?.then((release) => release())
-  }
-
-  function poll(): Promise<void> {
-    if (state !== 'idle') return polling ?? Promise.resolve()
-    transition('polling')
-    polling = (async () => {
-      let delay = core.options.pollingInterval
-      try {
-        do {
-          wakeRequested = false
-          while (running.size < core.options.concurrency && current() === 'polling') {
-            await core.yieldToHost()
-            if (current() !== 'polling') break
-            const claimed = await claim()
-            if (!claimed) break
-            if (current() !== 'polling') {
-              await core.store.releaseRun(claimed.lease, isoNow(core))
-              break
-            }
-            launch(claimed)
+  async function pollOnce(): Promise<void> {
+    let delay = core.options.pollingInterval
+    try {
+      do {
+        wakeRequested = false
+        while (hasRoom() && current() === 'polling') {
+          await core.yieldToHost()
+          if (current() !== 'polling') break
+          const claimed = await claim()
+          if (!claimed) break
+          if (current() !== 'polling') {
+            await core.store.releaseRun(claimed.lease, isoNow(core))
+            break
           }
-        } while (
-          wakeRequested &&
-          current() === 'polling' &&
-          running.size < core.options.concurrency
-        )
-        consecutiveFailures = 0
-      } catch (error) {
-        consecutiveFailures += 1
-        delay = backoff(core.options.pollingInterval, consecutiveFailures)
-        core.emitter.emit({ type: 'worker:error', error: errorMessage(error), context: 'claim' })
-      }
-      polling = undefined
-      if (current() === 'polling') {
-        transition('idle')
-        if (wakeRequested && running.size < core.options.concurrency && consecutiveFailures === 0) {
-          wakeRequested = false
-          queueMicrotask(wake)
-        } else if (running.size < core.options.concurrency) {
-          arm(delay)
+          launch(claimed)
         }
-      } else {
-        settleStopIfDrained()
-      }
-    })()
-    return polling
+      } while (wakeRequested && current() === 'polling' && hasRoom())
+      consecutiveFailures = 0
+    } catch (error) {
+      consecutiveFailures += 1
+      delay = backoffDelay(claimBackoff(core.options.pollingInterval), consecutiveFailures)
+      reportError(core, 'claim', error)
+    }
+    polling = undefined
+    if (current() === 'polling') enterIdle(delay)
+    else enterStoppedIfDrained()
   }
 
   function track(claimed: ClaimedRun): InFlight {
     const entry = { lease: claimed.lease, control: createExecutionControl(claimed.run.id) }
-    if (state === 'stopping') entry.control.requestShutdown()
+    if (state === 'stopping') entry.control.stop('shutdown')
     running.set(claimed.run.id, entry)
     return entry
   }
@@ -164,12 +191,7 @@ export function createWorker(core: Core): Worker {
     try {
       await executeRun(core, claimed, entry.control)
     } catch (error) {
-      core.emitter.emit({
-        type: 'worker:error',
-        error: errorMessage(error),
-        context: 'execute',
-        runId: claimed.run.id,
-      })
+      reportError(core, 'execute', error, claimed.run.id)
     } finally {
       running.delete(claimed.run.id)
     }
@@ -178,7 +200,7 @@ export function createWorker(core: Core): Worker {
   function launch(claimed: ClaimedRun) {
     const entry = track(claimed)
     void execute(claimed, entry).then(() => {
-      if (state === 'stopping') settleStopIfDrained()
+      if (state === 'stopping') enterStoppedIfDrained()
       else wake()
     })
   }
@@ -187,14 +209,9 @@ export function createWorker(core: Core): Worker {
     const now = isoNow(core)
     for (const [runId, entry] of running) {
       try {
-        if (!(await core.store.heartbeat(entry.lease, now))) entry.control.markLeaseLost()
+        if (!(await core.store.heartbeat(entry.lease, now))) entry.control.stop('lease-lost')
       } catch (error) {
-        core.emitter.emit({
-          type: 'worker:error',
-          error: errorMessage(error),
-          context: 'heartbeat',
-          runId,
-        })
+        reportError(core, 'heartbeat', error, runId)
       }
     }
   }
@@ -202,18 +219,6 @@ export function createWorker(core: Core): Worker {
   function startHeartbeat() {
     heartbeatTimer ??= setInterval(() => void beat(), core.options.heartbeatInterval)
   }
-
-  function settleStopIfDrained() {
-    if (state !== 'stopping' || running.size > 0 || polling) return
-    clearInterval(heartbeatTimer)
-    heartbeatTimer = undefined
-    releaseOwnerLock()
-    transition('stopped')
-    drained?.()
-    drained = undefined
-  }
-
-  let stopping: Promise<void> | undefined
 
   return {
     get state() {
@@ -229,18 +234,7 @@ export function createWorker(core: Core): Worker {
     wake,
     stop() {
       if (state === 'stopped') return Promise.resolve()
-      if (stopping) return stopping
-      clearTimeout(pollTimer)
-      pollTimer = undefined
-      transition('stopping')
-      for (const entry of running.values()) entry.control.requestShutdown()
-      stopping = new Promise<void>((resolve) => {
-        drained = resolve
-        settleStopIfDrained()
-      }).finally(() => {
-        stopping = undefined
-      })
-      return stopping
+      return stopping ?? enterStopping()
     },
     async processOne() {
       const claimed = await claim()
@@ -250,24 +244,14 @@ export function createWorker(core: Core): Worker {
       try {
         await execute(claimed, entry)
       } finally {
-        if (state === 'stopped' && running.size === 0) {
-          clearInterval(heartbeatTimer)
-          heartbeatTimer = undefined
-          releaseOwnerLock()
-        }
-        settleStopIfDrained()
+        // Outside start()/stop(), nothing else would clear what this call set up.
+        if (state === 'stopped' && running.size === 0) teardown()
+        enterStoppedIfDrained()
       }
       return true
     },
     cancelLocal(runId) {
-      running.get(runId)?.control.cancel()
+      running.get(runId)?.control.stop('cancelled')
     },
-    inFlight: () => [...running.keys()],
   }
-}
-
-function backoff(base: number, failures: number): number {
-  const delay = Math.min(base * 2 ** Math.min(failures - 1, 16), Math.max(base, MAX_BACKOFF_MS))
-  // A little jitter so processes that failed together do not retry in lockstep.
-  return Math.round(delay * (0.9 + Math.random() * 0.2))
 }

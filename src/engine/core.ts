@@ -3,17 +3,12 @@
  * to the job handles, the worker and the executions. Nothing here is module-level, so two
  * instances in one process never interfere.
  */
-import type { Emitter } from './events.js'
-import type { IdGenerator } from './id.js'
-import type { AnyJobDefinition } from './job.js'
-import type { Store } from './store/store.js'
-
-export interface ResolvedOptions {
-  pollingInterval: number
-  heartbeatInterval: number
-  staleThreshold: number
-  concurrency: number
-}
+import { errorMessage } from '../errors.js'
+import type { Emitter, WorkerErrorContext } from '../events.js'
+import type { IdGenerator } from '../id.js'
+import type { AnyJobDefinition } from '../job.js'
+import type { ResolvedOptions } from '../options.js'
+import type { Store } from '../store/store.js'
 
 export interface Core {
   readonly store: Store
@@ -34,4 +29,19 @@ export interface Core {
 
 export function isoNow(core: Pick<Core, 'now'>): string {
   return new Date(core.now()).toISOString()
+}
+
+/** The one way the engine reports trouble it survives: a `worker:error` event. */
+export function reportError(
+  core: Pick<Core, 'emitter'>,
+  context: WorkerErrorContext,
+  error: unknown,
+  runId?: string,
+): void {
+  core.emitter.emit({
+    type: 'worker:error',
+    error: errorMessage(error),
+    context,
+    ...(runId !== undefined ? { runId } : {}),
+  })
 }

@@ -1,0 +1,162 @@
+/**
+ * Run administration: retry, cancel, delete, purge, and the one validation of run filters.
+ * Each status change is one conditional write; when it changes nothing, the run was in the
+ * wrong status, and the `ConflictError` names the status it is in.
+ */
+import { type Core, isoNow } from './engine/core.js'
+import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js'
+import { rejectUnknownKeys } from './job.js'
+import {
+  isRunStatus,
+  RUN_STATUSES,
+  type Run,
+  type RunFilter,
+  TERMINAL_STATUSES,
+  type TerminalStatus,
+} from './types.js'
+
+export interface PurgeOptions {
+  /** Remove terminal runs last updated before this instant. */
+  olderThan: Date | string
+  /** Which terminal statuses to purge; all three by default. */
+  status?: TerminalStatus | TerminalStatus[]
+  /** At most this many runs per call (keeps each delete short on a busy database). */
+  limit?: number
+}
+
+export interface RunAdmin {
+  retry(runId: string): Promise<void>
+  cancel(runId: string): Promise<void>
+  deleteRun(runId: string): Promise<void>
+  purgeRuns(options: PurgeOptions): Promise<number>
+}
+
+export function createRunAdmin(core: Core, local: { cancel(runId: string): void }): RunAdmin {
+  async function requireRun(runId: unknown, action: string): Promise<Run> {
+    if (typeof runId !== 'string' || runId.length === 0) {
+      throw new InvalidArgumentError(`${action}: a run id (non-empty string) is required`)
+    }
+    await core.ready()
+    const run = await core.store.getRun(runId)
+    if (!run) throw new NotFoundError(`${action}: run ${runId} not found`)
+    return run
+  }
+
+  /** Apply one conditional write; if it changed nothing, say which status stood in the way. */
+  async function transition(
+    runId: unknown,
+    action: string,
+    rule: string,
+    write: (run: Run) => Promise<unknown>,
+  ): Promise<Run> {
+    const run = await requireRun(runId, action)
+    if (await write(run)) return run
+    const status = (await core.store.getRun(run.id))?.status ?? 'gone'
+    throw new ConflictError(`${action}: run ${run.id} is ${status}; ${rule}`)
+  }
+
+  return {
+    async retry(runId) {
+      const run = await transition(
+        runId,
+        'retry',
+        'only failed or cancelled runs can be retried',
+        (found) => core.store.retryRun(found.id, isoNow(core)),
+      )
+      core.emitter.emit({ type: 'run:retry', runId: run.id, jobName: run.jobName })
+      core.wake()
+    },
+
+    async cancel(runId) {
+      const run = await transition(
+        runId,
+        'cancel',
+        'only pending or running runs can be cancelled',
+        (found) => core.store.cancelRun(found.id, isoNow(core)),
+      )
+      local.cancel(run.id)
+      core.emitter.emit({ type: 'run:cancel', runId: run.id, jobName: run.jobName })
+    },
+
+    async deleteRun(runId) {
+      const run = await transition(
+        runId,
+        'deleteRun',
+        'only completed, failed or cancelled runs can be deleted',
+        (found) => core.store.deleteRun(found.id),
+      )
+      core.emitter.emit({ type: 'run:delete', runId: run.id, jobName: run.jobName })
+    },
+
+    async purgeRuns(purge) {
+      if (!purge || typeof purge !== 'object') {
+        throw new InvalidArgumentError('purgeRuns: expected an options object with "olderThan"')
+      }
+      rejectUnknownKeys(purge, PURGE_OPTION_KEYS, 'purgeRuns')
+      const olderThan =
+        purge.olderThan instanceof Date ? purge.olderThan : new Date(purge.olderThan ?? Number.NaN)
+      if (Number.isNaN(olderThan.getTime()))
+        throw new InvalidArgumentError('purgeRuns: olderThan must be a Date or an ISO-8601 string')
+      const statuses =
+        purge.status === undefined
+          ? undefined
+          : Array.isArray(purge.status)
+            ? purge.status
+            : [purge.status]
+      for (const status of statuses ?? []) {
+        if (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
+          throw new InvalidArgumentError(
+            `purgeRuns: status must be one of ${TERMINAL_STATUSES.join(', ')}, got "${String(status)}"`,
+          )
+        }
+      }
+      if (purge.limit !== undefined) checkCount(purge.limit, 'limit', 'purgeRuns')
+      await core.ready()
+      return core.store.purgeRuns({
+        olderThan: olderThan.toISOString(),
+        ...(statuses ? { statuses } : {}),
+        ...(purge.limit !== undefined ? { limit: purge.limit } : {}),
+      })
+    },
+  }
+}
+
+const PURGE_OPTION_KEYS = [
+  'olderThan',
+  'status',
+  'limit',
+] as const satisfies readonly (keyof PurgeOptions)[]
+const RUN_FILTER_KEYS = [
+  'status',
+  'jobName',
+  'limit',
+  'offset',
+] as const satisfies readonly (keyof RunFilter)[]
+
+/** The one check of a run filter, for `durably.getRuns` and every job handle's `getRuns`. */
+export function validateRunFilter<F extends RunFilter>(
+  filter: F | undefined,
+  where = 'getRuns',
+): F {
+  if (filter === undefined || filter === null) return {} as F
+  if (typeof filter !== 'object' || Array.isArray(filter))
+    throw new InvalidArgumentError(`${where}: filter must be an object`)
+  rejectUnknownKeys(filter, RUN_FILTER_KEYS, where)
+  const { status, jobName, limit, offset } = filter
+  if (status !== undefined && !isRunStatus(status)) {
+    throw new InvalidArgumentError(
+      `${where}: unknown status "${String(status)}" (one of ${RUN_STATUSES.join(', ')})`,
+    )
+  }
+  if (jobName !== undefined && typeof jobName !== 'string')
+    throw new InvalidArgumentError(`${where}: jobName must be a string`)
+  if (limit !== undefined) checkCount(limit, 'limit', where)
+  if (offset !== undefined) checkCount(offset, 'offset', where)
+  return filter
+}
+
+function checkCount(value: unknown, name: string, where: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${where}: ${name} must be a non-negative whole number`)
+  }
+}

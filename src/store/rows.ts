@@ -1,0 +1,114 @@
+/**
+ * Rows → the shapes durably returns. A stored JSON value that cannot be read back is a
+ * `Decoded` failure, never an exception: one corrupted row must not make listing
+ * impossible. Public reads show the problem in the run's or step's `error` (there is
+ * nowhere else for a person to see it); the engine reads `Decoded` values and fails the
+ * run that needs the value, with the problem as its error.
+ */
+import type { Log, Progress, Run, Step } from '../types.js'
+import type { SqlFamily } from './family.js'
+import type { LogRow, RunRow, StepRow } from './schema.js'
+import type { Decoded, RecordedStep } from './store.js'
+
+export type RunRowWithCount = RunRow & { step_count?: number | string | bigint | null }
+
+export function decodeJson(family: SqlFamily, value: unknown, subject: () => string): Decoded {
+  try {
+    return { ok: true, value: family.readJson(value) }
+  } catch (error) {
+    return {
+      ok: false,
+      problem: `${subject()} is not valid JSON (${(error as Error).message})`,
+    }
+  }
+}
+
+/**
+ * A JSON column read as its text. PostgreSQL's driver parses `json` columns, and a parsed
+ * JSON `null` cannot be told from SQL NULL (no value); the text can. Replay and claims read
+ * text, so a step that returned `null` replays `null`, not `undefined`.
+ */
+export function decodeJsonText(text: unknown, subject: () => string): Decoded {
+  if (text === null || text === undefined) return { ok: true, value: undefined }
+  try {
+    return { ok: true, value: JSON.parse(String(text)) }
+  } catch (error) {
+    return { ok: false, problem: `${subject()} is not valid JSON (${(error as Error).message})` }
+  }
+}
+
+export function rowToRun(row: RunRowWithCount, family: SqlFamily, stepCount?: number): Run {
+  const problems: string[] = []
+  const field = (value: unknown, name: string) => {
+    const decoded = decodeJson(family, value, () => `Run ${row.id}: stored ${name}`)
+    if (decoded.ok) return decoded.value
+    problems.push(decoded.problem)
+    return undefined
+  }
+  const payload = field(row.payload, 'payload')
+  const output = field(row.output, 'output')
+  const progress = field(row.progress, 'progress') as Progress | undefined
+  const count = stepCount ?? Number(row.step_count ?? 0)
+  return {
+    id: row.id,
+    jobName: row.job_name,
+    status: row.status,
+    // The column is NOT NULL: a value that reads back as nothing was JSON null.
+    payload: payload ?? null,
+    output: output ?? null,
+    error: [row.error, ...problems].filter(Boolean).join('; ') || null,
+    progress: progress ?? null,
+    idempotencyKey: row.idempotency_key ?? null,
+    concurrencyKey: row.concurrency_key ?? null,
+    currentStepIndex: count,
+    stepCount: count,
+    heartbeatAt: row.heartbeat_at ? family.readTime(row.heartbeat_at) : null,
+    startedAt: row.started_at ? family.readTime(row.started_at) : null,
+    completedAt: row.completed_at ? family.readTime(row.completed_at) : null,
+    createdAt: family.readTime(row.created_at),
+    updatedAt: family.readTime(row.updated_at),
+  }
+}
+
+export function rowToStep(row: StepRow, family: SqlFamily): Step {
+  const output = decodeJson(family, row.output, () => stepSubject(row))
+  return {
+    id: row.id,
+    runId: row.run_id,
+    name: row.name,
+    index: Number(row.step_index),
+    status: row.status,
+    output: output.ok ? (output.value ?? null) : null,
+    error: [row.error, output.ok ? undefined : output.problem].filter(Boolean).join('; ') || null,
+    startedAt: family.readTime(row.started_at),
+    completedAt: family.readTime(row.completed_at),
+  }
+}
+
+/** A finished step for replay; `output` is the column's JSON text (see `decodeJsonText`). */
+export function rowToRecordedStep(
+  row: Pick<StepRow, 'run_id' | 'name' | 'step_index'> & { output: string | null },
+): RecordedStep {
+  return {
+    name: row.name,
+    index: Number(row.step_index),
+    output: decodeJsonText(row.output, () => stepSubject(row)),
+  }
+}
+
+export function rowToLog(row: LogRow, family: SqlFamily): Log {
+  const data = decodeJson(family, row.data, () => `Log ${row.id}: stored data`)
+  return {
+    id: row.id,
+    runId: row.run_id,
+    stepName: row.step_name ?? null,
+    level: row.level,
+    message: row.message,
+    data: data.ok ? (data.value ?? null) : null,
+    createdAt: family.readTime(row.created_at),
+  }
+}
+
+function stepSubject(row: Pick<StepRow, 'name' | 'run_id'>): string {
+  return `Step "${row.name}" of run ${row.run_id}: stored output`
+}
