@@ -24,6 +24,7 @@ import { createJobHandle } from './job-handle.js'
 import { type DurablyOptions, resolveOptions } from './options.js'
 import { createRegistry } from './registry.js'
 import { createRunAdmin, type PurgeOptions, validateRunFilter } from './runs.js'
+import { createScheduler, type ScheduleInfo } from './schedules.js'
 import { createLegacyStorage, type Storage } from './store/legacy-storage.js'
 import { openStore } from './store/open.js'
 import type { WorkListener } from './store/postgres-listener.js'
@@ -82,6 +83,8 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
   cancel(runId: string): Promise<void>
   /** Delete a finished (completed, failed or cancelled) run with its steps and logs. */
   deleteRun(runId: string): Promise<void>
+  /** Each scheduled job's cron, time zone and next ticks. */
+  getSchedules(): ScheduleInfo[]
   /** Delete old finished runs; returns how many were removed. */
   purgeRuns(options: PurgeOptions): Promise<number>
   /** The run's events as a stream that closes after its terminal event. */
@@ -152,14 +155,18 @@ export function createDurably(options: DurablyOptions): Durably {
     ready,
     definitionOf: registry.definitionOf,
     jobNames: registry.jobNames,
+    followSchedule: (jobName, key) => scheduler.followClaim(jobName, key),
     wake: () => worker.wake(),
     yieldToHost: createYielder(() => performance.now()),
   }
   const worker = createWorker(core)
+  const scheduler = createScheduler(core, registry.handleOf)
+  const definitions = () => registry.jobNames().flatMap((name) => registry.definitionOf(name) ?? [])
   const admin = createRunAdmin(core, { cancel: (runId) => worker.cancelLocal(runId) })
   let listener: WorkListener | undefined
 
   const startWorker = () => {
+    if (worker.state === 'stopped') void scheduler.ensure(definitions())
     worker.start()
     listener ??= listen?.({
       onWork: () => worker.wake(),
@@ -241,7 +248,12 @@ export function createDurably(options: DurablyOptions): Durably {
     },
 
     register(jobs) {
+      const before = new Set(registry.jobNames())
       const all = registry.register(jobs)
+      if (worker.state !== 'stopped') {
+        const added = definitions().filter((definition) => !before.has(definition.name))
+        void scheduler.ensure(added)
+      }
       worker.wake()
       // The view inherits every member; `.jobs` stays live like the instance's own, so code
       // holding a view (the HTTP handler, say) sees jobs registered later through another.
@@ -260,6 +272,7 @@ export function createDurably(options: DurablyOptions): Durably {
     cancel: admin.cancel,
     deleteRun: admin.deleteRun,
     purgeRuns: admin.purgeRuns,
+    getSchedules: () => scheduler.list(definitions()),
 
     subscribe(runId) {
       if (typeof runId !== 'string' || runId.length === 0) {
@@ -311,6 +324,7 @@ const DURABLY_MEMBERS = {
   cancel: true,
   deleteRun: true,
   purgeRuns: true,
+  getSchedules: true,
   subscribe: true,
   on: true,
   onError: true,

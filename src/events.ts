@@ -4,7 +4,7 @@
  * to the error handlers and never disturbs the worker or the other listeners.
  */
 import { coerceError } from './errors.js'
-import type { LogLevel, Progress } from './types.js'
+import type { LogLevel, Progress, WaitingFor } from './types.js'
 
 interface EventBase {
   timestamp: string
@@ -44,6 +44,11 @@ export interface RunRetryEvent extends RunEventBase {
 export interface RunProgressEvent extends RunEventBase {
   type: 'run:progress'
   progress: Progress
+}
+/** A run handed its worker back to wait (a sleep); it resumes with `run:start` when due. */
+export interface RunWaitEvent extends RunEventBase {
+  type: 'run:wait'
+  waitingFor: WaitingFor
 }
 export interface RunDeleteEvent extends RunEventBase {
   type: 'run:delete'
@@ -86,6 +91,7 @@ export const WORKER_ERROR_CONTEXTS = [
   'release',
   'replay',
   'log-persistence',
+  'schedule',
 ] as const
 
 export type WorkerErrorContext = (typeof WORKER_ERROR_CONTEXTS)[number]
@@ -106,6 +112,7 @@ export interface DurablyEventMap {
   'run:retry': RunRetryEvent
   'run:progress': RunProgressEvent
   'run:delete': RunDeleteEvent
+  'run:wait': RunWaitEvent
   'step:start': StepStartEvent
   'step:complete': StepCompleteEvent
   'step:fail': StepFailEvent
@@ -127,6 +134,7 @@ export const EVENT_TYPES = [
   'run:retry',
   'run:progress',
   'run:delete',
+  'run:wait',
   'step:start',
   'step:complete',
   'step:fail',
@@ -144,6 +152,7 @@ export const RUN_EVENT_TYPES = [
   'run:retry',
   'run:progress',
   'run:delete',
+  'run:wait',
 ] as const satisfies readonly EventType[]
 
 /** After one of these a run emits nothing more (until a `retry()`): watchers stop here. */

@@ -72,6 +72,8 @@ export { defineJob } from './job.js'
 export type { DurablyOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
 export type { PurgeOptions } from './runs.js'
+export type { ScheduleDefinition } from './schedule.js'
+export type { ScheduleInfo } from './schedules.js'
 export type {
   CreateLogInput,
   CreateRunInput,

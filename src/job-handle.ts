@@ -2,7 +2,7 @@
  * The handle `register` returns for a job: trigger (validate, store, wake the worker),
  * triggerAndWait, batchTrigger and typed reads.
  */
-import { type Core, isoNow } from './engine/core.js'
+import type { Core } from './engine/core.js'
 import { InvalidArgumentError } from './errors.js'
 import {
   type AnyJobDefinition,
@@ -10,13 +10,14 @@ import {
   type JobHandle,
   parseWithSchema,
   splitBatchItem,
+  startOf,
   type TriggerOptions,
   validateTriggerOptions,
 } from './job.js'
 import { validateRunFilter } from './runs.js'
 import { toJson } from './serialize.js'
 import type { NewRun } from './store/store.js'
-import type { Run, RunFilter } from './types.js'
+import type { Run, RunFilter, WaitingFor } from './types.js'
 import { waitForRun } from './watch.js'
 
 export function createJobHandle(
@@ -33,13 +34,21 @@ export function createJobHandle(
   ): Promise<NewRun> {
     const options = validateTriggerOptions(rawOptions, subject)
     const payload = await parseWithSchema(definition.input, input, inputSubject)
+    const now = core.now()
+    const createdAt = new Date(now).toISOString()
+    const start = startOf(options, now, subject)
+    const availableAt = start === undefined ? createdAt : new Date(start).toISOString()
+    const waitingFor: WaitingFor | null =
+      start !== undefined && start > now ? { kind: 'delay', until: availableAt } : null
     return {
       id: core.newId(),
       jobName,
       payload: toJson(payload, `Input of job "${jobName}"`) ?? 'null',
       idempotencyKey: options.idempotencyKey ?? null,
       concurrencyKey: options.concurrencyKey ?? null,
-      createdAt: isoNow(core),
+      createdAt,
+      availableAt,
+      waitingFor: waitingFor && JSON.stringify(waitingFor),
     }
   }
 

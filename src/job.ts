@@ -6,6 +6,7 @@
  */
 import type { ZodType } from 'zod'
 import { InvalidArgumentError, ValidationError } from './errors.js'
+import { type ScheduleDefinition, validateSchedule } from './schedule.js'
 import type { Run, RunFilter } from './types.js'
 
 /** What a job body receives: durable steps, progress and logs. */
@@ -19,6 +20,14 @@ export interface StepContext {
    * without executing it again. `fn` receives `signal`.
    */
   run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>
+  /**
+   * Wait `ms` milliseconds without holding a worker: the run is handed back and resumes
+   * (replaying its finished steps) once the time has come, in whichever process claims it.
+   * Named like a step, and matched on replay by name and occurrence like one.
+   */
+  sleep(name: string, ms: number): Promise<void>
+  /** Like `sleep`, until an instant (a Date or an ISO-8601 string). */
+  sleepUntil(name: string, until: Date | string): Promise<void>
   /** Report progress; persisted in order, coalesced when reported faster than it is written. */
   progress(current: number, total?: number, message?: string): void
   log: {
@@ -38,6 +47,12 @@ export interface JobDefinition<
   input: ZodType<TInput, TTriggerInput>
   output?: ZodType<TOutput, unknown>
   run: (step: StepContext, payload: TInput) => Promise<TOutput>
+  /**
+   * Run on a cron schedule: each tick creates one run with `input` (default `{}`), once
+   * however many processes or tabs run workers.
+   * @example schedule: { cron: '0 3 * * *', timezone: 'Europe/Berlin', input: { full: true } }
+   */
+  schedule?: ScheduleDefinition<TTriggerInput>
 }
 
 /** Any job definition, whatever its types (what `register` accepts). */
@@ -46,6 +61,7 @@ export interface AnyJobDefinition {
   input: ZodType<unknown, unknown>
   output?: ZodType<unknown, unknown>
   run: (step: StepContext, payload: never) => Promise<unknown>
+  schedule?: ScheduleDefinition<unknown>
 }
 
 export interface TriggerOptions {
@@ -55,12 +71,18 @@ export interface TriggerOptions {
   concurrencyKey?: string
   /** `triggerAndWait` only: reject after this many milliseconds (the run continues). */
   timeout?: number
+  /** Start no sooner than this many milliseconds from now (the run waits without a worker). */
+  delay?: number
+  /** Start no sooner than this instant (a Date or an ISO-8601 string). */
+  runAt?: Date | string
 }
 
 const TRIGGER_OPTION_KEYS = [
   'idempotencyKey',
   'concurrencyKey',
   'timeout',
+  'delay',
+  'runAt',
 ] as const satisfies readonly (keyof TriggerOptions)[]
 
 export type BatchTriggerInput<TInput> = TInput | { input: TInput; options?: TriggerOptions }
@@ -110,7 +132,13 @@ export function defineJob<TName extends string, TInput, TOutput, TTriggerInput =
   definition: JobDefinition<TName, TInput, TOutput, TTriggerInput>,
 ): JobDefinition<TName, TInput, TOutput, TTriggerInput> {
   assertJobDefinition(definition, 'defineJob')
-  return Object.freeze({ ...definition })
+  const schedule = definition.schedule
+    ? (validateSchedule(
+        definition.schedule,
+        `defineJob("${definition.name}")`,
+      ) as ScheduleDefinition<TTriggerInput>)
+    : undefined
+  return Object.freeze({ ...definition, ...(schedule ? { schedule } : {}) })
 }
 
 export function assertJobDefinition(
@@ -138,6 +166,9 @@ export function assertJobDefinition(
     throw new InvalidArgumentError(`${where}: job "${candidate.name}" needs a "run" function`)
   }
   rejectUnknownKeys(candidate, JOB_DEFINITION_KEYS, `${where}: job "${candidate.name}"`)
+  if (candidate.schedule !== undefined) {
+    validateSchedule(candidate.schedule, `${where}: job "${candidate.name}"`)
+  }
 }
 
 const JOB_DEFINITION_KEYS = [
@@ -145,6 +176,7 @@ const JOB_DEFINITION_KEYS = [
   'input',
   'output',
   'run',
+  'schedule',
 ] as const satisfies readonly (keyof AnyJobDefinition)[]
 
 /** A key we do not know is a mistake (a typo such as `retires`), never silently ignored. */
@@ -237,5 +269,40 @@ export function validateTriggerOptions(options: unknown, subject: string): Trigg
   ) {
     throw new ValidationError(`${subject}: timeout must be a positive number of milliseconds`)
   }
+  startOf(options as TriggerOptions, 0, subject)
   return options as TriggerOptions
+}
+
+/**
+ * When a triggered run may start, from its `delay` or `runAt` (checked here, so bad values
+ * are refused before anything is stored): `undefined` when it may start at once.
+ */
+export function startOf(options: TriggerOptions, now: number, subject: string): number | undefined {
+  const { delay, runAt } = options
+  if (delay !== undefined && runAt !== undefined) {
+    throw new ValidationError(`${subject}: give delay or runAt, not both`)
+  }
+  if (delay !== undefined) {
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+      throw new ValidationError(
+        `${subject}: delay must be a finite, non-negative number of milliseconds, got ${String(delay)}`,
+      )
+    }
+    return delay === 0 ? undefined : now + delay
+  }
+  if (runAt !== undefined) {
+    const at =
+      runAt instanceof Date
+        ? runAt.getTime()
+        : typeof runAt === 'string'
+          ? Date.parse(runAt)
+          : Number.NaN
+    if (Number.isNaN(at)) {
+      throw new ValidationError(
+        `${subject}: runAt must be a Date or an ISO-8601 string, got ${JSON.stringify(runAt) ?? String(runAt)}`,
+      )
+    }
+    return at
+  }
+  return undefined
 }

@@ -22,6 +22,16 @@ export function isTerminal(status: RunStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly RunStatus[]).includes(status)
 }
 
+/**
+ * Why a pending run is not claimable yet: it waits for a time (a delayed start, a sleep).
+ * `null` on a run means it waits only for a free worker.
+ */
+export type WaitingFor =
+  | { kind: 'delay'; until: string }
+  | { kind: 'sleep'; until: string; step: string }
+
+export const WAIT_KINDS = ['delay', 'sleep'] as const satisfies readonly WaitingFor['kind'][]
+
 export interface Progress {
   current: number
   total?: number
@@ -41,6 +51,10 @@ export interface Run<TOutput = unknown> {
   progress: Progress | null
   idempotencyKey: string | null
   concurrencyKey: string | null
+  /** The earliest moment a pending run may be claimed (its creation, a delay, a sleep's end). */
+  availableAt: string | null
+  /** What a pending run waits for besides a worker; null when nothing. */
+  waitingFor: WaitingFor | null
   /** Index the next new step will get: the number of completed steps. */
   currentStepIndex: number
   /** Number of completed steps. */

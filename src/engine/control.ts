@@ -7,11 +7,18 @@
  *   the run is handed back if the database lets us, to resume later.
  * - `shutdown`: the worker is stopping; the step in flight finishes, and the run is handed
  *   back at the next step boundary without losing finished work.
+ * - `suspended`: the run went to sleep (its lease and slot already handed back, as one
+ *   fenced write); nothing more runs until it wakes. Final: nothing overtakes it.
  * The first aborting reason wins; a shutdown may still be overtaken by one.
  */
 import { CancelledError, LeaseLostError } from '../errors.js'
 
-export type StopReason = 'cancelled' | 'lease-lost' | 'database-unavailable' | 'shutdown'
+export type StopReason =
+  | 'cancelled'
+  | 'lease-lost'
+  | 'database-unavailable'
+  | 'shutdown'
+  | 'suspended'
 
 /** Thrown at a step boundary when the worker is stopping; never escapes the worker. */
 export class ShutdownRequested extends Error {
@@ -21,8 +28,16 @@ export class ShutdownRequested extends Error {
   }
 }
 
+/** Thrown where a run went to sleep, and at any step boundary after; never escapes the worker. */
+export class RunSuspended extends Error {
+  constructor() {
+    super('The run is waiting; it resumes when its wait ends')
+    this.name = 'RunSuspended'
+  }
+}
+
 export interface ExecutionControl {
-  /** Aborted when the work is no longer ours (every reason but `shutdown`). */
+  /** Aborted when the work is no longer ours (every reason but `shutdown` and `suspended`). */
   readonly signal: AbortSignal
   readonly reason: StopReason | undefined
   /** `cause` is what the database said, for `database-unavailable`. */
@@ -42,9 +57,9 @@ export function createExecutionControl(runId: string): ExecutionControl {
       return reason
     },
     stop(next, cause) {
-      if (controller.signal.aborted) return
+      if (controller.signal.aborted || reason === 'suspended') return
       reason = next
-      if (next === 'shutdown') return
+      if (next === 'shutdown' || next === 'suspended') return
       controller.abort(
         next === 'cancelled'
           ? new CancelledError(runId)
@@ -59,6 +74,7 @@ export function createExecutionControl(runId: string): ExecutionControl {
     checkpoint() {
       control.throwIfAborted()
       if (reason === 'shutdown') throw new ShutdownRequested()
+      if (reason === 'suspended') throw new RunSuspended()
     },
   }
   return control

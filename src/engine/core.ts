@@ -21,6 +21,8 @@ export interface Core {
   /** The registered definition for a job name, if this instance knows it. */
   definitionOf(jobName: string): AnyJobDefinition | undefined
   jobNames(): readonly string[]
+  /** A run was claimed: if it is a schedule's tick, create the following tick's run. */
+  followSchedule(jobName: string, idempotencyKey: string | null): void
   /** Ask the worker to look for work now (a run was just triggered or retried). */
   wake(): void
   /** A promise to await when this instance has held the event loop long enough, else nothing. */

@@ -35,6 +35,7 @@ export async function executeRun(
     if (!definition)
       throw new NotFoundError(`Run ${run.id}: job "${jobName}" is not registered here`)
     if (!claimed.payload.ok) throw new SerializationError(claimed.payload.problem)
+    core.followSchedule(jobName, run.idempotencyKey)
     // A first claim has nothing to replay: skip the read.
     const recordedSteps = lease.generation > 1 ? await readRecordedSteps(core, control, run.id) : []
     const steps = createStepContext({ core, jobName, runId: run.id, lease, control, recordedSteps })
@@ -46,6 +47,8 @@ export async function executeRun(
       await steps.flush()
     }
     control.throwIfAborted()
+    // A body that swallowed its own suspension must not complete a run that is asleep.
+    if (control.reason === 'suspended') return
     const output = definition.output
       ? await parseWithSchema(
           definition.output,
@@ -67,6 +70,9 @@ export async function executeRun(
       case 'cancelled':
       case 'lease-lost':
         // The run is no longer ours: whoever holds it now decides its fate.
+        return
+      case 'suspended':
+        // Already handed back, with its wake-up time, by the write that suspended it.
         return
       case 'shutdown':
       case 'database-unavailable':
@@ -96,7 +102,7 @@ export async function executeRun(
  * the body (thrown at a step boundary): a step that failed on its own still fails the run.
  */
 function stopReasonOf(control: ExecutionControl, error: unknown): StopReason | undefined {
-  if (control.signal.aborted) return control.reason
+  if (control.signal.aborted || control.reason === 'suspended') return control.reason
   return error instanceof ShutdownRequested ? 'shutdown' : undefined
 }
 

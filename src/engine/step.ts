@@ -8,7 +8,7 @@ import { errorMessage, InvalidArgumentError, SerializationError } from '../error
 import type { StepContext } from '../job.js'
 import { roundTrip, toJson } from '../serialize.js'
 import type { Lease, NewStep, RecordedStep } from '../store/store.js'
-import type { LogLevel, Progress } from '../types.js'
+import type { LogLevel, Progress, WaitingFor } from '../types.js'
 import type { ExecutionControl } from './control.js'
 import { type Core, isoNow } from './core.js'
 import { persist } from './persist.js'
@@ -65,13 +65,11 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     const index = nextIndex++
     const recorded = replay.get(occurrenceKey(name, occurrence))
     if (recorded) return { recorded }
-    core.emitter.emit({ type: 'step:start', runId, jobName, stepName: name, stepIndex: index })
     return { begun: { name, index, startedAt: core.now() } }
   }
 
-  /** Record the step's outcome under the lease; a lost lease stops the execution here. */
-  async function commitStep(step: BegunStep, outcome: StepOutcome): Promise<void> {
-    const record: NewStep = {
+  function stepRecord(step: BegunStep, outcome: StepOutcome): NewStep {
+    return {
       id: core.newId(),
       runId,
       name: step.name,
@@ -82,13 +80,20 @@ export function createStepContext(scope: StepScope): StepContextHandle {
       startedAt: new Date(step.startedAt).toISOString(),
       completedAt: isoNow(core),
     }
-    const committed = await persist(core, control, 'step', runId, () =>
-      core.store.commitStep(lease, record),
-    )
-    if (!committed) {
+  }
+
+  /** A fenced write of this execution; a lost lease stops the execution here. */
+  async function fenced(write: () => Promise<boolean>): Promise<void> {
+    if (!(await persist(core, control, 'step', runId, write))) {
       control.stop('lease-lost')
       control.throwIfAborted()
     }
+  }
+
+  /** Record the step's outcome under the lease. */
+  function commitStep(step: BegunStep, outcome: StepOutcome): Promise<void> {
+    const record = stepRecord(step, outcome)
+    return fenced(() => core.store.commitStep(lease, record))
   }
 
   async function run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
@@ -109,6 +114,7 @@ export function createStepContext(scope: StepScope): StepContextHandle {
       return output.value as T
     }
     const step = started.begun
+    core.emitter.emit({ type: 'step:start', runId, jobName, stepName: name, stepIndex: step.index })
     const previousStep = currentStep
     currentStep = name
     let result: { json: string | null; value: T }
@@ -145,6 +151,86 @@ export function createStepContext(scope: StepScope): StepContextHandle {
       duration: core.now() - step.startedAt,
     })
     return result.value
+  }
+
+  /**
+   * A durable sleep is a step whose output is its wake-up time. The first time, the step is
+   * recorded and the run handed back (claimable at that time) in one fenced write; the
+   * execution then ends. On replay the recorded time wins: past it, the sleep returns at
+   * once; before it (woken early, by a retry, say), the run is handed back again.
+   */
+  async function sleepUntil(method: string, name: unknown, until: number): Promise<void> {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new InvalidArgumentError(
+        `step.${method} in run ${runId}: the step name must be a non-empty string`,
+      )
+    }
+    const started = beginStep(name)
+    let wakeAt: string
+    let record: NewStep | undefined
+    if ('recorded' in started) {
+      wakeAt = recordedWakeTime(started.recorded, name)
+      if (Date.parse(wakeAt) <= core.now()) return
+    } else {
+      wakeAt = new Date(until).toISOString()
+      const json = JSON.stringify({ until: wakeAt })
+      if (until <= core.now()) return commitStep(started.begun, { ok: true, json })
+      record = stepRecord(started.begun, { ok: true, json })
+    }
+    const waitingFor: WaitingFor = { kind: 'sleep', until: wakeAt, step: name }
+    const suspension = {
+      ...(record ? { step: record } : {}),
+      availableAt: wakeAt,
+      waitingFor: JSON.stringify(waitingFor),
+      now: isoNow(core),
+    }
+    await fenced(() => core.store.suspendRun(lease, suspension))
+    control.stop('suspended')
+    core.emitter.emit({ type: 'run:wait', runId, jobName, waitingFor })
+    control.checkpoint()
+  }
+
+  function recordedWakeTime(recorded: RecordedStep, name: string): string {
+    const until =
+      recorded.output.ok &&
+      recorded.output.value !== null &&
+      typeof recorded.output.value === 'object'
+        ? (recorded.output.value as { until?: unknown }).until
+        : undefined
+    if (typeof until !== 'string' || Number.isNaN(Date.parse(until))) {
+      throw new SerializationError(
+        `Step "${name}" of run ${runId} is not a recorded sleep (was a step.run renamed to a sleep?)`,
+      )
+    }
+    return until
+  }
+
+  function sleep(name: string, ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          `step.sleep("${String(name)}") in run ${runId}: ms must be a finite, non-negative number, got ${String(ms)}`,
+        ),
+      )
+    }
+    return sleepUntil('sleep', name, core.now() + ms)
+  }
+
+  function sleepUntilDate(name: string, until: Date | string): Promise<void> {
+    const at =
+      until instanceof Date
+        ? until.getTime()
+        : typeof until === 'string'
+          ? Date.parse(until)
+          : Number.NaN
+    if (Number.isNaN(at)) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          `step.sleepUntil("${String(name)}") in run ${runId}: expected a Date or an ISO-8601 string`,
+        ),
+      )
+    }
+    return sleepUntil('sleepUntil', name, at)
   }
 
   function progress(current: number, total?: number, message?: string) {
@@ -208,6 +294,8 @@ export function createStepContext(scope: StepScope): StepContextHandle {
       runId,
       signal: control.signal,
       run,
+      sleep,
+      sleepUntil: sleepUntilDate,
       progress,
       log: { info: log('info'), warn: log('warn'), error: log('error') },
     },

@@ -155,13 +155,17 @@ export function createWorker(core: Core): Worker {
   async function pollOnce(): Promise<void> {
     let delay = core.options.pollingInterval
     try {
+      let drainedQueue = false
       do {
         wakeRequested = false
         while (hasRoom() && current() === 'polling') {
           await core.yieldToHost()
           if (current() !== 'polling') break
           const claimed = await claim()
-          if (!claimed) break
+          if (!claimed) {
+            drainedQueue = true
+            break
+          }
           if (current() !== 'polling') {
             await core.store.releaseRun(claimed.lease, isoNow(core))
             break
@@ -169,6 +173,7 @@ export function createWorker(core: Core): Worker {
           launch(claimed)
         }
       } while (wakeRequested && current() === 'polling' && hasRoom())
+      if (drainedQueue && !wakeRequested) delay = await untilNextWake(delay)
       consecutiveFailures = 0
     } catch (error) {
       consecutiveFailures += 1
@@ -178,6 +183,18 @@ export function createWorker(core: Core): Worker {
     polling = undefined
     if (current() === 'polling') enterIdle(delay)
     else enterStoppedIfDrained()
+  }
+
+  /**
+   * Nothing is claimable now: sleep until the earliest run that becomes claimable later
+   * (a delay or a sleep ending), if that comes before the next poll. Exact wake-ups come
+   * from here; polling covers only work other processes create.
+   */
+  async function untilNextWake(pollDelay: number): Promise<number> {
+    const now = core.now()
+    const next = await core.store.nextWakeAt(core.jobNames(), new Date(now).toISOString())
+    if (next === null) return pollDelay
+    return Math.max(0, Math.min(pollDelay, Date.parse(next) - now))
   }
 
   function track(claimed: ClaimedRun): InFlight {

@@ -62,7 +62,7 @@ async function authorizedRun(ctx: RouteContext, action: HandlerAction): Promise<
 
 async function trigger(ctx: RouteContext): Promise<JsonResult> {
   const body = await readJsonObject(ctx.request, ctx.maxBodyBytes)
-  const { jobName, input, idempotencyKey, concurrencyKey } = body
+  const { jobName, input, idempotencyKey, concurrencyKey, delay, runAt } = body
   if (jobName === undefined || jobName === null || jobName === '') {
     throw new HttpError(400, 'jobName is required')
   }
@@ -78,9 +78,12 @@ async function trigger(ctx: RouteContext): Promise<JsonResult> {
   }
   const job = ctx.durably.getJob(jobName)
   if (!job) throw new HttpError(404, `Job not found: ${jobName}`)
+  // delay and runAt are checked by trigger itself: a bad value is a ValidationError (400).
   const run = await job.trigger(input, {
     ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
     ...(typeof concurrencyKey === 'string' ? { concurrencyKey } : {}),
+    ...(delay !== undefined ? { delay: delay as number } : {}),
+    ...(runAt !== undefined ? { runAt: runAt as string } : {}),
   })
   const answer: TriggerResponse = { runId: run.id }
   return { body: answer }

@@ -30,6 +30,10 @@ export interface TriggerRequest {
   input: Record<string, unknown>
   idempotencyKey?: string
   concurrencyKey?: string
+  /** Start no sooner than this many milliseconds from now. */
+  delay?: number
+  /** Start no sooner than this instant (ISO-8601). */
+  runAt?: string
 }
 
 /** The answer to `POST /trigger`. */

@@ -7,7 +7,7 @@
 import { type ColumnDefinitionBuilder, type Dialect, DummyDriver, Kysely } from 'kysely'
 import { InvalidArgumentError } from '../errors.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
-import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
+import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
 export type FamilyName = 'sqlite' | 'postgres'
 
@@ -30,10 +30,17 @@ export interface SqlFamily {
     db: Kysely<Database>,
     migrate: (db: Kysely<Database>) => Promise<T>,
   ): Promise<T>
+  /** Add a column to `durably_runs` unless it is there already (a migration met twice). */
+  addRunColumn(
+    db: Kysely<Database>,
+    name: string,
+    type: 'text' | 'json' | 'timestamptz',
+  ): Promise<void>
   /** DDL that is not portable: delete cascades, for example. */
   extraSchema(db: Kysely<Database>, version: number): Promise<void>
   claimNextRun(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null>
   commitStep(db: Kysely<Database>, lease: Lease, step: NewStep): Promise<boolean>
+  suspendRun(db: Kysely<Database>, lease: Lease, suspension: Suspension): Promise<boolean>
   /** Insert all rows in one statement; rows whose idempotency key exists are skipped. */
   insertRuns(db: Kysely<Database>, runs: readonly NewRun[]): Promise<RunRow[]>
   /** Read back a JSON column (text on SQLite, already parsed on PostgreSQL). */

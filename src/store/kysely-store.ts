@@ -101,6 +101,21 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
 
     getRun,
 
+    async latestIdempotencyKey(jobName, prefix) {
+      // A range on the unique (job_name, idempotency_key) index: ISO ticks sort as they fall.
+      const row = await db
+        .selectFrom('durably_runs')
+        .select('idempotency_key')
+        .where('job_name', '=', jobName)
+        .where('idempotency_key', 'is not', null)
+        .where('idempotency_key', '>=', prefix)
+        .where('idempotency_key', '<', `${prefix}\uffff`)
+        .orderBy('idempotency_key', 'desc')
+        .limit(1)
+        .executeTakeFirst()
+      return row?.idempotency_key ?? null
+    },
+
     async getRuns(filter: RunFilter = {}): Promise<Run[]> {
       let query = selectRuns() as SelectQueryBuilder<Database, 'durably_runs', RunRowWithCount>
       if (filter.status) query = query.where('status', '=', filter.status)
@@ -151,7 +166,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       const row = await family.claimNextRun(db, request)
       if (!row) return null
       return {
-        run: { id: row.id, jobName: row.job_name },
+        run: { id: row.id, jobName: row.job_name, idempotencyKey: row.idempotency_key ?? null },
         lease: { runId: row.id, generation: Number(row.lease_generation) },
         payload: decodeJsonText(row.payload, () => `Run ${row.id}: the stored payload`),
       }
@@ -183,6 +198,27 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         updated_at: now,
       }),
 
+    suspendRun: (lease, suspension) => family.suspendRun(db, lease, suspension),
+
+    async nextWakeAt(jobNames, now) {
+      if (jobNames.length === 0) return null
+      // The partial index of pending runs by available_at answers this from its first entry
+      // after `now`; due runs that are blocked (a busy concurrency key) are not wake-ups.
+      // `job_name || ''` keeps SQLite from choosing the job_name index instead, which would
+      // walk every finished run of the job.
+      const names = sql.join(jobNames.map((name) => sql`${name}`))
+      const row = await db
+        .selectFrom('durably_runs')
+        .select('available_at')
+        .where('status', '=', 'pending')
+        .where('available_at', '>', now)
+        .where(sql<boolean>`job_name || '' IN (${names})`)
+        .orderBy('available_at')
+        .limit(1)
+        .executeTakeFirst()
+      return row?.available_at ? family.readTime(row.available_at) : null
+    },
+
     releaseRun: (lease, now) =>
       fencedUpdate(lease, {
         status: 'pending',
@@ -194,7 +230,13 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
     async cancelRun(id, now) {
       const result = await db
         .updateTable('durably_runs')
-        .set({ status: 'cancelled', lease_owner: null, completed_at: now, updated_at: now })
+        .set({
+          status: 'cancelled',
+          lease_owner: null,
+          wait_for: null,
+          completed_at: now,
+          updated_at: now,
+        })
         .where('id', '=', id)
         .where('status', 'in', ['pending', 'running'] as const satisfies readonly RunStatus[])
         .executeTakeFirst()
@@ -210,6 +252,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
           output: null,
           lease_owner: null,
           heartbeat_at: null,
+          wait_for: null,
+          available_at: sql`COALESCE(available_at, ${now})`,
           completed_at: null,
           updated_at: now,
         })

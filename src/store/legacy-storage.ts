@@ -26,6 +26,7 @@ import {
   type StepStatus,
 } from '../types.js'
 import type { Database } from './schema.js'
+import type { NewRun } from './store.js'
 
 export interface CreateRunInput {
   jobName: string
@@ -92,15 +93,6 @@ export interface Storage {
 }
 
 /** A row for `insertRuns`: `payload` is JSON text. */
-export interface LegacyNewRun {
-  id: string
-  jobName: string
-  payload: string
-  idempotencyKey: string | null
-  concurrencyKey: string | null
-  createdAt: string
-}
-
 export interface LegacyStorageDeps {
   db: Kysely<Database>
   /** Monotonic ULIDs. */
@@ -114,7 +106,7 @@ export interface LegacyStorageDeps {
   readSteps(runId: string): Promise<Step[]>
   readLogs(runId: string): Promise<Log[]>
   /** One statement, idempotency-aware: an existing key answers with its run. */
-  insertRuns(runs: LegacyNewRun[]): Promise<{ run: Run; created: boolean }[]>
+  insertRuns(runs: NewRun[]): Promise<{ run: Run; created: boolean }[]>
 }
 
 export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
@@ -133,6 +125,8 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
         idempotencyKey: input.idempotencyKey ?? null,
         concurrencyKey: input.concurrencyKey ?? null,
         createdAt,
+        availableAt: createdAt,
+        waitingFor: null,
       }
     })
     await deps.ready()
@@ -184,7 +178,9 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
         } else {
           set.completed_at = null
           set.heartbeat_at = null
+          set.available_at = sql<string>`COALESCE(available_at, ${now})`
         }
+        set.wait_for = null
       }
       if (data.progress !== undefined)
         set.progress = data.progress === null ? null : JSON.stringify(data.progress)
@@ -226,6 +222,7 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
         .selectFrom('durably_runs as run')
         .select('run.id')
         .where('run.status', '=', 'pending')
+        .where('run.available_at', '<=', isoNow())
         .where((eb) =>
           eb.or([
             eb('run.concurrency_key', 'is', null),
@@ -247,7 +244,7 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
             ]),
           ]),
         )
-        .orderBy('run.created_at')
+        .orderBy('run.available_at')
         .orderBy('run.id')
         .limit(1)
         .executeTakeFirst()

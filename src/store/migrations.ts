@@ -118,6 +118,31 @@ const migrations: Migration[] = [
   },
 ]
 
+/**
+ * Version 2: waiting. A pending run carries the moment it becomes claimable and why it waits;
+ * the claim takes due runs through a partial index in that order, so any number of sleeping
+ * runs costs a claim nothing.
+ */
+migrations.push({
+  version: 2,
+  async up(db, family) {
+    await family.addRunColumn(db, 'available_at', family.types.timestamp)
+    await family.addRunColumn(db, 'wait_for', family.types.json)
+    await db
+      .updateTable('durably_runs')
+      .set({ available_at: sql`created_at` })
+      .where('available_at', 'is', null)
+      .execute()
+    await db.schema
+      .createIndex('durably_runs_claimable')
+      .ifNotExists()
+      .on('durably_runs')
+      .columns(['available_at', 'id'])
+      .where(sql<boolean>`status = 'pending'`)
+      .execute()
+  },
+})
+
 export async function migrate(db: Kysely<Database>, family: SqlFamily): Promise<void> {
   await family.withMigrationLock(db, async (locked) => {
     await locked.schema

@@ -9,7 +9,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
-import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
+import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
 // An arbitrary constant naming durably's migration lock among the database's advisory locks.
 const MIGRATION_LOCK_KEY = 7_243_119_052
@@ -32,6 +32,12 @@ export const postgresFamily: SqlFamily = {
       await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx)
       return migrate(trx)
     })
+  },
+
+  async addRunColumn(db, name, type) {
+    await sql`ALTER TABLE durably_runs ADD COLUMN IF NOT EXISTS ${sql.id(name)} ${sql.raw(type)}`.execute(
+      db,
+    )
   },
 
   async extraSchema(db, version) {
@@ -88,6 +94,31 @@ export const postgresFamily: SqlFamily = {
     return Number(result.numAffectedRows ?? 0n) === 1
   },
 
+  async suspendRun(db, lease: Lease, suspension: Suspension) {
+    // One statement: the UPDATE hands the run back under the lease check, and the wait's
+    // step (on first execution) is inserted only if it did.
+    const release = sql`
+      UPDATE durably_runs
+      SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
+          available_at = ${suspension.availableAt}::timestamptz,
+          wait_for = ${suspension.waitingFor}::json, updated_at = ${suspension.now}::timestamptz
+      WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}
+      RETURNING id`
+    const step = suspension.step
+    if (!step) {
+      const result = await release.execute(db)
+      return result.rows.length === 1
+    }
+    const result = await sql<{ id: string }>`
+      WITH lease AS (${release})
+      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
+      SELECT ${step.id}, lease.id, ${step.name}, ${step.index}, ${step.status}, ${step.output}::json,
+             ${step.error}, ${step.startedAt}::timestamptz, ${step.completedAt}::timestamptz
+      FROM lease
+      RETURNING run_id AS id`.execute(db)
+    return result.rows.length === 1
+  },
+
   async insertRuns(db, runs: readonly NewRun[]) {
     if (runs.length === 0) return []
     const rows = JSON.stringify(
@@ -98,15 +129,18 @@ export const postgresFamily: SqlFamily = {
         idempotency_key: run.idempotencyKey,
         concurrency_key: run.concurrencyKey,
         created_at: run.createdAt,
+        available_at: run.availableAt,
+        wait_for: run.waitingFor,
       })),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
-                                lease_generation, created_at, updated_at)
+                                lease_generation, created_at, updated_at, available_at, wait_for)
       SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
-             0, item.created_at, item.created_at
+             0, item.created_at, item.created_at, item.available_at, item.wait_for::json
       FROM json_to_recordset(${rows}::json) AS item(id text, job_name text, payload text,
-           idempotency_key text, concurrency_key text, created_at timestamptz)
+           idempotency_key text, concurrency_key text, created_at timestamptz,
+           available_at timestamptz, wait_for text)
       ON CONFLICT DO NOTHING
       RETURNING *`.execute(db)
     return result.rows
@@ -150,11 +184,12 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
       ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
     ), pending AS (
       SELECT candidate.id FROM durably_runs AS candidate
-      WHERE candidate.status = 'pending' AND candidate.job_name = ANY(${jobNames}::text[])
+      WHERE candidate.status = 'pending' AND candidate.available_at <= ${request.now}::timestamptz
+        AND candidate.job_name = ANY(${jobNames}::text[])
         AND (candidate.concurrency_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM durably_runs AS busy
           WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
-      ORDER BY candidate.created_at, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED
+      ORDER BY candidate.available_at, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED
     ), candidate AS (
       -- Locking clauses are not allowed inside UNION, so each branch locks in its own CTE;
       -- a stale run is recovered before a new one starts.
@@ -165,11 +200,13 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
         lease_owner = ${request.owner},
         lease_generation = run.lease_generation + 1,
         heartbeat_at = ${request.now}::timestamptz,
+        wait_for = NULL,
         started_at = COALESCE(run.started_at, ${request.now}::timestamptz),
         updated_at = ${request.now}::timestamptz
     FROM candidate
     WHERE run.id = candidate.id
-    RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation`.execute(db)
+    RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
+              run.idempotency_key`.execute(db)
   return result.rows[0] ?? null
 }
 

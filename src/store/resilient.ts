@@ -29,6 +29,7 @@ const METHOD_KINDS = {
   insertRuns: 'once',
   getRun: 'repeatable',
   getRuns: 'repeatable',
+  latestIdempotencyKey: 'repeatable',
   getSteps: 'repeatable',
   insertLog: 'once',
   getLogs: 'repeatable',
@@ -43,6 +44,8 @@ const METHOD_KINDS = {
   completeRun: 'fenced',
   failRun: 'fenced',
   releaseRun: 'once',
+  suspendRun: 'fenced',
+  nextWakeAt: 'repeatable',
   getRecordedSteps: 'repeatable',
 } as const satisfies Record<keyof Store, MethodKind>
 

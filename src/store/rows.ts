@@ -5,7 +5,7 @@
  * nowhere else for a person to see it); the engine reads `Decoded` values and fails the
  * run that needs the value, with the problem as its error.
  */
-import type { Log, Progress, Run, Step } from '../types.js'
+import type { Log, Progress, Run, Step, WaitingFor } from '../types.js'
 import type { SqlFamily } from './family.js'
 import type { LogRow, RunRow, StepRow } from './schema.js'
 import type { Decoded, RecordedStep } from './store.js'
@@ -62,6 +62,11 @@ export function rowToRun(row: RunRowWithCount, family: SqlFamily, stepCount?: nu
     concurrencyKey: row.concurrency_key ?? null,
     currentStepIndex: count,
     stepCount: count,
+    availableAt: row.available_at ? family.readTime(row.available_at) : null,
+    waitingFor:
+      row.status === 'pending'
+        ? ((field(row.wait_for, 'wait') as WaitingFor | undefined) ?? null)
+        : null,
     heartbeatAt: row.heartbeat_at ? family.readTime(row.heartbeat_at) : null,
     startedAt: row.started_at ? family.readTime(row.started_at) : null,
     completedAt: row.completed_at ? family.readTime(row.completed_at) : null,

@@ -23,6 +23,10 @@ export interface DurablyRunsTable {
   lease_owner: string | null
   lease_generation: number
   heartbeat_at: Timestamp | null
+  /** When a pending run becomes claimable; the claim walks pending runs in this order. */
+  available_at: Timestamp | null
+  /** JSON `WaitingFor`: why a pending run is not claimable yet, or null. */
+  wait_for: JsonColumn | null
   started_at: Timestamp | null
   completed_at: Timestamp | null
   created_at: Timestamp
@@ -71,6 +75,9 @@ export type SchemaVersionsTable = DurablySchemaVersionsTable
 
 export type RunRow = DurablyRunsTable
 /** What a claim reads back: only what starting the execution needs, the payload as JSON text. */
-export type ClaimedRow = Pick<RunRow, 'id' | 'job_name' | 'payload' | 'lease_generation'>
+export type ClaimedRow = Pick<
+  RunRow,
+  'id' | 'job_name' | 'payload' | 'lease_generation' | 'idempotency_key'
+>
 export type StepRow = DurablyStepsTable
 export type LogRow = DurablyLogsTable

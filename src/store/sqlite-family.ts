@@ -8,7 +8,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
-import type { ClaimRequest, Lease, NewRun, NewStep } from './store.js'
+import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
 /**
  * SQLite drivers in Node are synchronous: a busy wait inside SQLite blocks the event loop.
@@ -40,6 +40,16 @@ export const sqliteFamily: SqlFamily = {
 
   withMigrationLock: (db, migrate) => migrate(db),
 
+  async addRunColumn(db, name, type) {
+    // No ADD COLUMN IF NOT EXISTS here, and no migration lock: a second process adding the
+    // same column meets "duplicate column", which means it is there.
+    try {
+      await db.schema.alterTable('durably_runs').addColumn(name, type).execute()
+    } catch (error) {
+      if (!/duplicate column/i.test((error as Error)?.message ?? '')) throw error
+    }
+  },
+
   async extraSchema(db, version) {
     if (version !== 1) return
     // Foreign keys are off by default per SQLite connection, so a trigger (part of the
@@ -56,15 +66,17 @@ export const sqliteFamily: SqlFamily = {
     if (request.jobNames.length === 0) return null
     const jobNames = sql.join(request.jobNames.map((name) => sql`${name}`))
     // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
-    // come first, then the oldest pending run whose concurrency key is free. Neither
-    // subquery touches terminal rows: the unary `+` keeps SQLite from choosing the
-    // job_name index, which would walk every finished run of the job.
+    // come first, then the pending run due first whose concurrency key is free, through the
+    // partial index of pending runs by available_at: runs sleeping into the future are
+    // beyond the range and cost nothing. Neither subquery touches terminal rows: the unary
+    // `+` keeps SQLite from choosing the job_name index, which would walk every finished run.
     const result = await sql<ClaimedRow>`
       UPDATE durably_runs
       SET status = 'running',
           lease_owner = ${request.owner},
           lease_generation = lease_generation + 1,
           heartbeat_at = ${request.now},
+          wait_for = NULL,
           started_at = COALESCE(started_at, ${request.now}),
           updated_at = ${request.now}
       WHERE id = COALESCE(
@@ -73,13 +85,14 @@ export const sqliteFamily: SqlFamily = {
             AND +job_name IN (${jobNames})
           ORDER BY heartbeat_at LIMIT 1),
         (SELECT candidate.id FROM durably_runs AS candidate
-          WHERE candidate.status = 'pending' AND +candidate.job_name IN (${jobNames})
+          WHERE candidate.status = 'pending' AND candidate.available_at <= ${request.now}
+            AND +candidate.job_name IN (${jobNames})
             AND (candidate.concurrency_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM durably_runs AS busy
               WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
-          ORDER BY candidate.created_at, candidate.id LIMIT 1)
+          ORDER BY candidate.available_at, candidate.id LIMIT 1)
       )
-      RETURNING id, job_name, payload, lease_generation`.execute(db)
+      RETURNING id, job_name, payload, lease_generation, idempotency_key`.execute(db)
     return result.rows[0] ?? null
   },
 
@@ -97,6 +110,25 @@ export const sqliteFamily: SqlFamily = {
     return Number(result.numAffectedRows ?? 0n) === 1
   },
 
+  async suspendRun(db, lease: Lease, suspension: Suspension) {
+    // Two fenced statements, each refused once the lease is gone. A crash between them
+    // leaves the wait's step recorded and the run still leased: whoever recovers the run
+    // replays the step, finds the wait, and suspends it again, so the outcome is the same
+    // as one statement's. (libSQL runs each transaction on a fresh connection, which is why
+    // SQLite writes stay single statements.)
+    if (suspension.step && !(await sqliteFamily.commitStep(db, lease, suspension.step)))
+      return false
+    const result = await sql`
+      UPDATE durably_runs
+      SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
+          available_at = ${suspension.availableAt}, wait_for = ${suspension.waitingFor},
+          updated_at = ${suspension.now}
+      WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}`.execute(
+      db,
+    )
+    return Number(result.numAffectedRows ?? 0n) === 1
+  },
+
   async insertRuns(db, runs: readonly NewRun[]) {
     if (runs.length === 0) return []
     // One parameter whatever the batch size (SQLite caps bound variables), one statement,
@@ -109,12 +141,15 @@ export const sqliteFamily: SqlFamily = {
         run.idempotencyKey,
         run.concurrencyKey,
         run.createdAt,
+        run.availableAt,
+        run.waitingFor,
       ]),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
-                                lease_generation, created_at, updated_at)
-      SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0, value ->> 5, value ->> 5
+                                lease_generation, created_at, updated_at, available_at, wait_for)
+      SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0,
+             value ->> 5, value ->> 5, value ->> 6, value ->> 7
       FROM json_each(${rows})
       WHERE true
       ON CONFLICT DO NOTHING

@@ -29,7 +29,7 @@ export interface Lease {
 export type Decoded<T = unknown> = { ok: true; value: T } | { ok: false; problem: string }
 
 export interface ClaimedRun {
-  run: Pick<Run, 'id' | 'jobName'>
+  run: Pick<Run, 'id' | 'jobName' | 'idempotencyKey'>
   lease: Lease
   payload: Decoded
 }
@@ -49,6 +49,10 @@ export interface NewRun {
   idempotencyKey: string | null
   concurrencyKey: string | null
   createdAt: string
+  /** When it may first be claimed: `createdAt`, or later for a delayed start. */
+  availableAt: string
+  /** JSON `WaitingFor`, or null when it waits for nothing but a worker. */
+  waitingFor: string | null
 }
 
 export interface CreatedRun {
@@ -68,6 +72,15 @@ export interface NewStep {
   error: string | null
   startedAt: string
   completedAt: string
+}
+
+export interface Suspension {
+  /** The wait's step row, on the first execution that reaches it; absent on replay. */
+  step?: NewStep
+  availableAt: string
+  /** JSON `WaitingFor`. */
+  waitingFor: string
+  now: string
 }
 
 export interface NewLog {
@@ -124,6 +137,13 @@ export interface RunQueue {
   failRun(lease: Lease, error: string, now: string): Promise<boolean>
   /** Hand a running run back to the queue (graceful shutdown) so another worker resumes it now. */
   releaseRun(lease: Lease, now: string): Promise<boolean>
+  /**
+   * Put a running run to sleep: record the wait's step (if new) and hand the run back,
+   * claimable from `suspension.availableAt`, as one fenced write.
+   */
+  suspendRun(lease: Lease, suspension: Suspension): Promise<boolean>
+  /** The earliest moment after `now` a pending run of these jobs becomes claimable, if any. */
+  nextWakeAt(jobNames: readonly string[], now: string): Promise<string | null>
   /** What replay needs of a run's finished steps, in execution order. */
   getRecordedSteps(runId: string): Promise<RecordedStep[]>
 }
@@ -135,6 +155,8 @@ export interface RunRepository {
   insertRuns(runs: readonly NewRun[]): Promise<CreatedRun[]>
   getRun(id: string): Promise<Run | null>
   getRuns(filter?: RunFilter): Promise<Run[]>
+  /** The greatest idempotency key of a job's runs that starts with `prefix` (schedule ticks). */
+  latestIdempotencyKey(jobName: string, prefix: string): Promise<string | null>
   getSteps(runId: string): Promise<Step[]>
   insertLog(log: NewLog): Promise<void>
   getLogs(runId: string): Promise<Log[]>

@@ -20,6 +20,8 @@ import {
 import type { Backend } from '../support/backends.js'
 import { gate, nextEvent, recordEvents, waitUntil } from '../support/wait.js'
 import { echoJob, type Harness, heldJob, openHarness } from './harness.js'
+import { defineScheduleSuite } from './schedules.js'
+import { defineTimeSuite } from './time.js'
 
 export function defineContractSuite(backend: Backend): void {
   describe.skipIf(!!backend.unavailable)(`contract on ${backend.name}`, () => {
@@ -33,6 +35,10 @@ export function defineContractSuite(backend: Backend): void {
 
     const rows = (sqlText: string, args?: unknown[]) => h.database.exec(sqlText, args)
     const param = (index: number) => (backend.family === 'postgres' ? `$${index}` : '?')
+
+    defineTimeSuite(() => h, backend.family)
+    // Tabs in one browser share one OPFS file through a worker each: two is what a user opens.
+    defineScheduleSuite(() => h, backend.name === 'sqlocal' ? 2 : 4)
 
     describe('createDurably()', () => {
       it('rejects a missing dialect with InvalidArgumentError', () => {
@@ -63,21 +69,39 @@ export function defineContractSuite(backend: Backend): void {
         const durably = h.make()
         await durably.migrate()
         const versions = await rows('SELECT version FROM durably_schema_versions')
-        expect(versions.map((row) => Number(row.version))).toEqual([1])
+        expect(versions.map((row) => Number(row.version))).toEqual([1, 2])
         expect(await durably.getRuns()).toEqual([])
       })
 
       it('is idempotent', async () => {
         await h.make().migrate()
         await h.make().migrate()
-        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(1)
+        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(2)
       })
 
       it('applies each version once when two instances migrate at the same time', async () => {
         const first = h.make()
         const second = h.make({}, h.database.secondDialect())
         await Promise.all([first.migrate(), second.migrate()])
-        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(1)
+        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(2)
+      })
+
+      it('upgrades a version-1 database: its pending runs become claimable in creation order', async () => {
+        const durably = h.make()
+        const { echo } = durably.register({ echo: echoJob })
+        await durably.migrate()
+        const [older, newer] = await echo.batchTrigger([{ value: 'a' }, { value: 'b' }])
+        // Back to what version 1 left: no available_at, and version 2 not applied.
+        await rows('UPDATE durably_runs SET available_at = NULL')
+        await rows('DROP INDEX durably_runs_claimable')
+        await rows(`DELETE FROM durably_schema_versions WHERE version = ${param(1)}`, [2])
+        const upgraded = h.make({}, h.database.secondDialect())
+        upgraded.register({ echo: echoJob })
+        await upgraded.migrate()
+        expect((await upgraded.getRun(older!.id))?.availableAt).toBe(older!.createdAt)
+        expect(await upgraded.processOne()).toBe(true)
+        expect((await upgraded.getRun(older!.id))?.status).toBe('completed')
+        expect((await upgraded.getRun(newer!.id))?.status).toBe('pending')
       })
     })
 

@@ -1,5 +1,11 @@
 /** Waiting without sleeping blindly: poll a condition until a deadline, or await an event. */
-import type { Durably, DurablyEvent, DurablyEventMap, EventType } from '../../src/index.js'
+import {
+  type Durably,
+  type DurablyEvent,
+  type DurablyEventMap,
+  EVENT_TYPES,
+  type EventType,
+} from '../../src/index.js'
 
 export async function waitUntil<T>(
   probe: () => T | Promise<T>,
@@ -49,21 +55,7 @@ export function recordEvents(
   return events
 }
 
-export const ALL_TYPES: EventType[] = [
-  'run:trigger',
-  'run:start',
-  'run:complete',
-  'run:fail',
-  'run:cancel',
-  'run:retry',
-  'run:progress',
-  'run:delete',
-  'step:start',
-  'step:complete',
-  'step:fail',
-  'log:write',
-  'worker:error',
-]
+export const ALL_TYPES: EventType[] = [...EVENT_TYPES]
 
 /** A promise with its resolve exposed: lets a test hold a step open and release it. */
 export function gate<T = void>() {
