@@ -69,7 +69,7 @@ export type {
   TriggerOptions,
 } from './job.js'
 export { defineJob } from './job.js'
-export type { DurablyOptions } from './options.js'
+export type { DialectLike, DurablyOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
 export type { PurgeOptions } from './runs.js'
 export type { ScheduleDefinition } from './schedule.js'

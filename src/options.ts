@@ -6,9 +6,21 @@ import { InvalidArgumentError } from './errors.js'
 import type { FamilyName } from './store/family.js'
 import type { ListenPool } from './store/postgres-listener.js'
 
+/**
+ * A Kysely dialect, described by shape. Kysely ships separate ESM and CommonJS declarations,
+ * and a dialect package may be typed against either; typing the option by shape lets both
+ * fit (CommonJS + TypeScript + libSQL failed to compile with kysely's `Dialect` here).
+ */
+export interface DialectLike {
+  createAdapter(): unknown
+  createDriver(): unknown
+  createIntrospector(db: never): unknown
+  createQueryCompiler(): unknown
+}
+
 export interface DurablyOptions {
   /** A Kysely dialect: libSQL, better-sqlite3, SQLocal (browser) or PostgreSQL. */
-  dialect: Dialect
+  dialect: DialectLike
   /** How often an idle worker looks for work created elsewhere (ms). Default 1000. */
   pollingInterval?: number
   /** How often a running run's lease is renewed (ms). Default 5000. */
@@ -52,7 +64,10 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   concurrency: 1,
 }
 
-export function resolveOptions(options: unknown): DurablyOptions & ResolvedOptions {
+export type CheckedOptions = Omit<DurablyOptions, 'dialect'> &
+  ResolvedOptions & { dialect: Dialect }
+
+export function resolveOptions(options: unknown): CheckedOptions {
   if (!options || typeof options !== 'object') {
     throw new InvalidArgumentError('createDurably: expected an options object with a "dialect"')
   }
@@ -85,7 +100,7 @@ export function resolveOptions(options: unknown): DurablyOptions & ResolvedOptio
       DEFAULT_OPTIONS.staleThreshold,
     ),
     concurrency: positive(given.concurrency, 'concurrency', DEFAULT_OPTIONS.concurrency),
-  } as DurablyOptions & ResolvedOptions
+  } as CheckedOptions
   if (!Number.isInteger(resolved.concurrency)) {
     throw new InvalidArgumentError(
       `createDurably: concurrency must be a whole number, got ${resolved.concurrency}`,
