@@ -74,6 +74,7 @@ export { withLogPersistence } from './plugins/log-persistence.js'
 export type { PurgeOptions } from './runs.js'
 export type { ScheduleDefinition } from './schedule.js'
 export type { ScheduleInfo } from './schedules.js'
+export type { Jsonify } from './serialize.js'
 export type {
   CreateLogInput,
   CreateRunInput,

@@ -7,6 +7,7 @@
 import type { ZodType } from 'zod'
 import { InvalidArgumentError, ValidationError } from './errors.js'
 import { type ScheduleDefinition, validateSchedule } from './schedule.js'
+import type { Jsonify } from './serialize.js'
 import type { Run, RunFilter } from './types.js'
 
 /** What a job body receives: durable steps, progress and logs. */
@@ -17,9 +18,10 @@ export interface StepContext {
   readonly signal: AbortSignal
   /**
    * Execute `fn` once and persist its result; on resume, return the recorded result
-   * without executing it again. `fn` receives `signal`.
+   * without executing it again. `fn` receives `signal`. The result is the value's JSON round
+   * trip (typed `Jsonify<T>`: a Date comes back as its ISO string), the same on replay.
    */
-  run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>
+  run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<Jsonify<T>>
   /**
    * Wait `ms` milliseconds without holding a worker: the run is handed back and resumes
    * (replaying its finished steps) once the time has come, in whichever process claims it.

@@ -6,6 +6,36 @@
  */
 import { SerializationError } from './errors.js'
 
+/**
+ * The type of a value after its JSON round trip: what a step returns, on its first execution
+ * and on replay alike. A `Date` becomes a string (its `toJSON`), functions and symbols vanish
+ * from objects, and what JSON refuses at the top level (a function, a BigInt) is `never`, so
+ * the compiler catches `step.run('t', () => new Date()).getTime()`.
+ */
+export type Jsonify<T> = T extends { toJSON(...args: never[]): infer J }
+  ? Jsonify<J>
+  : T extends string | number | boolean | null | undefined | void
+    ? T
+    : T extends bigint | symbol | ((...args: never[]) => unknown)
+      ? never
+      : T extends readonly (infer U)[]
+        ? JsonifyItem<U>[]
+        : T extends ReadonlyMap<unknown, unknown> | ReadonlySet<unknown>
+          ? never
+          : T extends object
+            ? { [K in keyof T as K extends symbol ? never : JsonKey<T, K>]: Jsonify<T[K]> }
+            : never
+
+/** In an array, what JSON cannot carry becomes null. */
+type JsonifyItem<U> = U extends undefined | symbol | ((...args: never[]) => unknown)
+  ? null
+  : Jsonify<U>
+
+/** An object property JSON drops (a function, a symbol) is gone from the type too. */
+type JsonKey<T, K extends keyof T> = T[K] extends symbol | ((...args: never[]) => unknown)
+  ? never
+  : K
+
 export function toJson(value: unknown, subject: string): string | null {
   if (value === undefined) return null
   let text: string | undefined

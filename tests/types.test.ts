@@ -15,6 +15,13 @@ const job = defineJob({
     expectTypeOf(payload).toEqualTypeOf<{ orgId: string; limit: number }>()
     const users = await step.run('fetch', () => ['a', 'b'])
     expectTypeOf(users).toEqualTypeOf<string[]>()
+    // What replay returns is the JSON form: a Date is its ISO string.
+    const started = await step.run('now', () => new Date())
+    expectTypeOf(started).toEqualTypeOf<string>()
+    // @ts-expect-error: a string has no getTime; the compiler says so before a run fails
+    started.getTime
+    const nested = await step.run('nested', () => ({ at: new Date(), n: 1, skip: () => 1 }))
+    expectTypeOf(nested).toEqualTypeOf<{ at: string; n: number }>()
     return { syncedCount: users.length }
   },
 })

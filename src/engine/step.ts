@@ -6,7 +6,7 @@
  */
 import { errorMessage, InvalidArgumentError, SerializationError } from '../errors.js'
 import type { StepContext } from '../job.js'
-import { roundTrip, toJson } from '../serialize.js'
+import { type Jsonify, roundTrip, toJson } from '../serialize.js'
 import type { Lease, NewStep, RecordedStep } from '../store/store.js'
 import type { LogLevel, Progress, WaitingFor } from '../types.js'
 import type { ExecutionControl } from './control.js'
@@ -96,7 +96,10 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     return fenced(() => core.store.commitStep(lease, record))
   }
 
-  async function run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+  async function run<T>(
+    name: string,
+    fn: (signal: AbortSignal) => T | Promise<T>,
+  ): Promise<Jsonify<T>> {
     if (typeof name !== 'string' || name.length === 0) {
       throw new InvalidArgumentError(
         `step.run in run ${runId}: the step name must be a non-empty string`,
@@ -111,17 +114,17 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     if ('recorded' in started) {
       const { output } = started.recorded
       if (!output.ok) throw new SerializationError(output.problem)
-      return output.value as T
+      return output.value as Jsonify<T>
     }
     const step = started.begun
     core.emitter.emit({ type: 'step:start', runId, jobName, stepName: name, stepIndex: step.index })
     const previousStep = currentStep
     currentStep = name
-    let result: { json: string | null; value: T }
+    let result: { json: string | null; value: Jsonify<T> }
     try {
       const value = await fn(control.signal)
       control.throwIfAborted()
-      result = roundTrip(value, `Step "${name}" of job "${jobName}"`)
+      result = roundTrip(value, `Step "${name}" of job "${jobName}"`) as typeof result
     } catch (error) {
       currentStep = previousStep
       control.throwIfAborted()
