@@ -14,7 +14,8 @@ import { SerializationError } from './errors.js'
  */
 export type Jsonify<T> = T extends { toJSON(...args: never[]): infer J }
   ? Jsonify<J>
-  : T extends string | number | boolean | null | undefined | void
+  : // biome-ignore lint/suspicious/noConfusingVoidType: a step body that returns nothing is typed void
+    T extends string | number | boolean | null | undefined | void
     ? T
     : T extends bigint | symbol | ((...args: never[]) => unknown)
       ? never
