@@ -157,6 +157,7 @@ export function createDurably(options: DurablyOptions): Durably {
     jobNames: registry.jobNames,
     followSchedule: (jobName, key) => scheduler.followClaim(jobName, key),
     wake: () => worker.wake(),
+    workerStarted: () => worker.state !== 'stopped',
     yieldToHost: createYielder(() => performance.now()),
   }
   const worker = createWorker(core)

@@ -133,7 +133,11 @@ export function waitForRun(core: Core, runId: string, timeout?: number): Promise
           finish(() =>
             reject(
               new TimeoutError(
-                `Run ${runId} did not finish within the ${timeout} ms timeout (the run itself goes on)`,
+                `Run ${runId} did not finish within the ${timeout} ms timeout; ${
+                  core.workerStarted()
+                    ? 'the run itself goes on'
+                    : 'it stays pending until a worker runs it, and this instance has none started (call durably.init())'
+                }`,
               ),
             ),
           ),

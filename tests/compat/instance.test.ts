@@ -149,6 +149,16 @@ for (const backend of [libsqlBackend, betterSqlite3Backend, postgresBackend]) {
       expect(seen).toEqual([null, null])
     })
 
+    it('says why a triggerAndWait cannot finish when no worker was started here', async () => {
+      const durably = h.make()
+      const { echo } = durably.register({ echo: echoJob })
+      const error = await echo
+        .triggerAndWait({ value: 'a' }, { timeout: 10 })
+        .catch((caught: unknown) => caught as Error)
+      expect(error).toBeInstanceOf(TimeoutError)
+      expect((error as Error).message).toMatch(/call durably\.init\(\)/)
+    })
+
     it('says timeout when triggerAndWait gives up', async () => {
       const durably = h.make()
       const { echo } = durably.register({ echo: echoJob })
