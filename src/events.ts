@@ -124,24 +124,6 @@ export type EventType = keyof DurablyEventMap
 export type DurablyEvent = DurablyEventMap[EventType]
 export type RunEvent = Extract<DurablyEvent, { runId: string }>
 
-/** Every event type, in one list; the compiler refuses a map entry missing from it. */
-export const EVENT_TYPES = [
-  'run:trigger',
-  'run:start',
-  'run:complete',
-  'run:fail',
-  'run:cancel',
-  'run:retry',
-  'run:progress',
-  'run:delete',
-  'run:wait',
-  'step:start',
-  'step:complete',
-  'step:fail',
-  'log:write',
-  'worker:error',
-] as const satisfies readonly EventType[]
-
 /** Events about a run as a whole (what a run list shows), as opposed to its steps and logs. */
 export const RUN_EVENT_TYPES = [
   'run:trigger',
@@ -153,6 +135,16 @@ export const RUN_EVENT_TYPES = [
   'run:progress',
   'run:delete',
   'run:wait',
+] as const satisfies readonly EventType[]
+
+/** Every event type, in one list; the compiler refuses a map entry missing from it. */
+export const EVENT_TYPES = [
+  ...RUN_EVENT_TYPES,
+  'step:start',
+  'step:complete',
+  'step:fail',
+  'log:write',
+  'worker:error',
 ] as const satisfies readonly EventType[]
 
 /** After one of these a run emits nothing more (until a `retry()`): watchers stop here. */

@@ -33,22 +33,16 @@ export function defineScheduleSuite(harness: () => Harness, workers: number): vo
       ['an unknown time zone', { cron: '* * * * *', timezone: 'Mars/Olympus' }, /time zone/],
       ['an unknown schedule option', { cron: '* * * * *', timzone: 'UTC' }, /timzone/],
     ])('refuses %s, naming the job', (_, schedule, message) => {
-      expect(() =>
+      const define = () =>
         defineJob({
           name: 'nightly',
           input: z.object({}),
           schedule: schedule as never,
           run: async () => {},
-        }),
-      ).toThrow(InvalidArgumentError)
-      expect(() =>
-        defineJob({
-          name: 'nightly',
-          input: z.object({}),
-          schedule: schedule as never,
-          run: async () => {},
-        }),
-      ).toThrow(message)
+        })
+      expect(define).toThrow(InvalidArgumentError)
+      expect(define).toThrow(message)
+      expect(define).toThrow(/nightly/)
     })
 
     it('lists each schedule with its next ticks in getSchedules()', () => {
