@@ -4,7 +4,7 @@
  * it never builds an error Response itself.
  */
 import { LOG_PERSISTENCE_PLUGIN } from '../plugins/log-persistence.js'
-import type { Run } from '../types.js'
+import { isTerminal, type Run } from '../types.js'
 import { readJsonObject } from './body.js'
 import { optionalJobName, requireRunId, runFilterOf } from './query.js'
 import { HttpError, type StreamError } from './response.js'
@@ -168,7 +168,12 @@ export const ROUTES: Routes = {
     check: requireRunId,
     async run(ctx) {
       const run = await authorizedRun(ctx, 'subscribe')
-      return { events: runEvents(ctx.durably, run.id, ctx.streamFailure) }
+      // An EventSource reconnects after every stream end. Once the run has settled, its
+      // reconnection (it sends Last-Event-ID) gets 204, which tells EventSource to stop.
+      if (ctx.request.headers.has('last-event-id') && isTerminal(run.status)) {
+        throw new HttpError(204, '', { response: new Response(null, { status: 204 }) })
+      }
+      return { events: runEvents(ctx.durably, run, ctx.streamFailure) }
     },
   },
 

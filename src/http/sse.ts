@@ -4,8 +4,15 @@
  * client that goes away arrives as the stream's `cancel`: that is where listeners are removed.
  */
 
+/** How a frame is labelled: its `id` (a client resumes from it) and its `event` name. */
+export interface FrameLabel {
+  id?: string
+  /** A named event: `EventSource.onmessage` ignores it, `addEventListener(name)` receives it. */
+  event?: string
+}
+
 export interface EventSink<T> {
-  send(event: T): void
+  send(event: T, label?: FrameLabel): void
   /** End the stream after the events sent so far. */
   end(): void
 }
@@ -20,6 +27,14 @@ const SSE_HEADERS = {
   'cache-control': 'no-cache, no-transform',
   // Reverse proxies (nginx) buffer responses unless told not to; events would arrive late.
   'x-accel-buffering': 'no',
+}
+
+/** What an `EventSource` waits before it reconnects after a stream ended or broke. */
+export const RECONNECT_DELAY_MS = 3000
+
+// Ids and names are ours (digits, words): they never hold the CR/LF that would break a frame.
+function frameHead({ id, event }: FrameLabel): string {
+  return `${event ? `event: ${event}\n` : ''}${id ? `id: ${id}\n` : ''}`
 }
 
 export function sseResponse<T>(source: EventSource<T>, keepAliveInterval: number): Response {
@@ -39,10 +54,11 @@ export function sseResponse<T>(source: EventSource<T>, keepAliveInterval: number
         clearInterval(timer)
         release()
       }
-      // A comment first, so the client sees the response start before the first event.
-      write(': connected\n\n')
+      // A comment first, so the client sees the response start before the first event; and
+      // how long a client waits before reconnecting (EventSource's default varies by browser).
+      write(`: connected\nretry: ${RECONNECT_DELAY_MS}\n\n`)
       release = source({
-        send: (event) => write(`data: ${JSON.stringify(event)}\n\n`),
+        send: (event, label = {}) => write(`${frameHead(label)}data: ${JSON.stringify(event)}\n\n`),
         end: () => {
           if (!open) return
           stop()

@@ -3,28 +3,35 @@
  * goes away takes its reader or its listeners with it.
  */
 import { type DurablyEvent, RUN_EVENT_TYPES } from '../events.js'
+import type { Run } from '../types.js'
 import type { StreamError } from './response.js'
 import type { EventSource } from './sse.js'
 import type { DurablyLike } from './types.js'
 
-export type StreamItem = DurablyEvent | StreamError
+export type StreamItem = DurablyEvent | StreamError | Run
 
-/** One run's events until its terminal one; a failure of the reader becomes the last event. */
+/**
+ * One run's events until its terminal one; a failure of the reader becomes the last event.
+ * First comes the run as it was when the client asked, as a named `snapshot` event: a page
+ * that subscribes right after triggering learns the state it would otherwise have missed,
+ * and `onmessage` handlers written for plain events never see it.
+ */
 export const runEvents =
   (
     durably: DurablyLike,
-    runId: string,
+    snapshot: Run,
     failure: (error: unknown) => StreamError,
   ): EventSource<StreamItem> =>
   (sink) => {
-    const reader = durably.subscribe(runId).getReader()
+    sink.send(snapshot, { event: 'snapshot' })
+    const reader = durably.subscribe(snapshot.id).getReader()
     let reading = true
     void (async () => {
       try {
         for (;;) {
           const { done, value } = await reader.read()
           if (done || !reading) break
-          sink.send(value)
+          sink.send(value, { id: String(value.sequence) })
         }
       } catch (error) {
         if (reading) sink.send(failure(error))
@@ -43,7 +50,8 @@ export const allRunEvents =
   (sink) => {
     const offs = RUN_EVENT_TYPES.map((type) =>
       durably.on(type, (event) => {
-        if (jobName === undefined || event.jobName === jobName) sink.send(event)
+        if (jobName === undefined || event.jobName === jobName)
+          sink.send(event, { id: String(event.sequence) })
       }),
     )
     return () => {

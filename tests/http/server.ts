@@ -131,9 +131,16 @@ export async function listen(
   }
 }
 
-/** Read an SSE response's `data:` frames as parsed JSON until the stream ends. */
-export async function readEvents(response: Response): Promise<unknown[]> {
-  const events: unknown[] = []
+export interface SseFrame {
+  event?: string
+  id?: string
+  retry?: number
+  data?: unknown
+}
+
+/** Read an SSE response's frames until the stream ends: fields parsed, data as JSON. */
+export async function readFrames(response: Response): Promise<SseFrame[]> {
+  const parsed: SseFrame[] = []
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
   let buffer = ''
   for (;;) {
@@ -143,10 +150,22 @@ export async function readEvents(response: Response): Promise<unknown[]> {
     const frames = buffer.split('\n\n')
     buffer = frames.pop() ?? ''
     for (const frame of frames) {
+      const fields: SseFrame = {}
       for (const line of frame.split('\n')) {
-        if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)))
+        if (line.startsWith('data: ')) fields.data = JSON.parse(line.slice(6))
+        else if (line.startsWith('event: ')) fields.event = line.slice(7)
+        else if (line.startsWith('id: ')) fields.id = line.slice(4)
+        else if (line.startsWith('retry: ')) fields.retry = Number(line.slice(7))
       }
+      if (Object.keys(fields).length > 0) parsed.push(fields)
     }
   }
-  return events
+  return parsed
+}
+
+/** What `EventSource.onmessage` receives: the data of unnamed events, in order. */
+export async function readEvents(response: Response): Promise<unknown[]> {
+  return (await readFrames(response))
+    .filter((frame) => frame.event === undefined && 'data' in frame)
+    .map((frame) => frame.data)
 }
