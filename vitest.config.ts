@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url'
 import { playwright } from '@vitest/browser-playwright'
 import sqlocal from 'sqlocal/vite'
 import { defineConfig } from 'vitest/config'
@@ -17,7 +18,15 @@ const crossOriginIsolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 }
 
+// `durably` is this repository's source, as the root tsconfig.json maps it for tsc and tsx:
+// examples import it by name, as an app does. The browser project does not extend this
+// config, so it is given the same `resolve` itself.
+const resolve = {
+  alias: { durably: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+}
+
 export default defineConfig({
+  resolve,
   test: {
     // The machine has two cores and the suites spawn processes and servers of their own.
     maxWorkers: 2,
@@ -37,6 +46,7 @@ export default defineConfig({
         ? [
             {
               plugins: [sqlocal()],
+              resolve,
               server: { headers: crossOriginIsolation },
               optimizeDeps: { exclude: ['sqlocal'] },
               test: {

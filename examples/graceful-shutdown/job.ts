@@ -1,7 +1,5 @@
+import { defineJob } from 'durably'
 import { z } from 'zod'
-// Inside this repository the example imports the source (tests/crash/graceful-shutdown.test.ts
-// loads this file in-process); in your app: import { defineJob } from 'durably'
-import { defineJob } from '../../src/index.js'
 
 /** Five slow steps, so a SIGTERM usually lands in the middle of one. */
 export const nightlyReport = defineJob({

@@ -5,9 +5,7 @@
  *   npx tsx trigger.ts [database file]
  */
 import { LibsqlDialect } from '@libsql/kysely-libsql'
-// Inside this repository the example imports the source (tests/crash/graceful-shutdown.test.ts
-// loads job.ts in-process); in your app: import { createDurably } from 'durably'
-import { createDurably } from '../../src/index.js'
+import { createDurably } from 'durably'
 import { nightlyReport } from './job.js'
 
 const file = process.argv[2] ?? 'graceful.db'

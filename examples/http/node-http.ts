@@ -15,7 +15,7 @@ const server = createServer(
   getRequestListener((request) =>
     new URL(request.url).pathname.startsWith(`${BASE_PATH}/`)
       ? handler.handle(request, BASE_PATH)
-      : new Response('Not found', { status: 404 }),
+      : new Response('Not Found', { status: 404 }),
   ),
 )
 server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
