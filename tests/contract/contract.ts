@@ -36,7 +36,7 @@ export function defineContractSuite(backend: Backend): void {
     const rows = (sqlText: string, args?: unknown[]) => h.database.exec(sqlText, args)
     const param = (index: number) => (backend.family === 'postgres' ? `$${index}` : '?')
 
-    defineTimeSuite(() => h, backend.family)
+    defineTimeSuite(() => h)
     // Tabs in one browser share one OPFS file through a worker each: two is what a user opens.
     defineScheduleSuite(() => h, backend.name === 'sqlocal' ? 2 : 4)
 

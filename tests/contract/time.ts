@@ -4,6 +4,7 @@
  * the worker's timer (not its polling) wakes it. No test sleeps blindly: each waits for an
  * event or polls the database with a deadline.
  */
+import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { defineJob, InvalidArgumentError, ValidationError } from '../../src/index.js'
@@ -13,9 +14,7 @@ import { echoJob, type Harness } from './harness.js'
 /** Polling slow enough that only the worker's own timer can explain a prompt wake-up. */
 const NO_POLLING = { pollingInterval: 60_000 }
 
-export function defineTimeSuite(harness: () => Harness, family: 'sqlite' | 'postgres'): void {
-  const param = (index: number) => (family === 'postgres' ? `$${index}` : '?')
-
+export function defineTimeSuite(harness: () => Harness): void {
   describe('trigger({ delay, runAt })', () => {
     it('stores a delayed run as pending with availableAt and a delay wait, not started', async () => {
       const durably = harness().make()
@@ -239,10 +238,11 @@ export function defineTimeSuite(harness: () => Harness, family: 'sqlite' | 'post
       const processing = durably.processOne()
       await reached.promise
       // Another worker recovered the run meanwhile: its lease generation moved on.
-      await harness().database.exec(
-        `UPDATE durably_runs SET lease_generation = lease_generation + 1 WHERE id = ${param(1)}`,
-        [run.id],
-      )
+      await durably.db
+        .updateTable('durably_runs')
+        .set({ lease_generation: sql<number>`lease_generation + 1` })
+        .where('id', '=', run.id)
+        .execute()
       held.open()
       await processing
       expect(await durably.getSteps(run.id)).toEqual([])
