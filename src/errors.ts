@@ -174,3 +174,17 @@ export function coerceError(value: unknown): Error {
 export function errorMessage(value: unknown): string {
   return coerceError(value).message
 }
+
+/** A key we do not know is a mistake (a typo such as `retires`), never silently ignored. */
+export function rejectUnknownKeys(
+  value: object,
+  known: readonly string[],
+  subject: string,
+  ErrorClass: new (message: string) => Error = InvalidArgumentError,
+): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new ErrorClass(`${subject}: unknown option "${key}" (known: ${known.join(', ')})`)
+    }
+  }
+}

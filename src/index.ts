@@ -36,6 +36,7 @@ export type {
   RunRetryEvent,
   RunStartEvent,
   RunTriggerEvent,
+  RunWaitEvent,
   StepCompleteEvent,
   StepFailEvent,
   StepStartEvent,
@@ -117,5 +118,6 @@ export type {
   Step,
   StepStatus,
   TerminalStatus,
+  WaitingFor,
 } from './types.js'
 export { RUN_STATUSES, TERMINAL_STATUSES } from './types.js'

@@ -5,7 +5,7 @@
  * receives its output type, and `getRun` returns `Run<TOutput>`, with no cast at the call site.
  */
 import type { ZodType } from 'zod'
-import { InvalidArgumentError, ValidationError } from './errors.js'
+import { InvalidArgumentError, rejectUnknownKeys, ValidationError } from './errors.js'
 import { type ScheduleDefinition, validateSchedule } from './schedule.js'
 import type { Jsonify } from './serialize.js'
 import type { Run, RunFilter } from './types.js'
@@ -180,20 +180,6 @@ const JOB_DEFINITION_KEYS = [
   'run',
   'schedule',
 ] as const satisfies readonly (keyof AnyJobDefinition)[]
-
-/** A key we do not know is a mistake (a typo such as `retires`), never silently ignored. */
-export function rejectUnknownKeys(
-  value: object,
-  known: readonly string[],
-  subject: string,
-  ErrorClass: new (message: string) => Error = InvalidArgumentError,
-): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new ErrorClass(`${subject}: unknown option "${key}" (known: ${known.join(', ')})`)
-    }
-  }
-}
 
 function isSchema(value: unknown): boolean {
   return !!value && typeof (value as { safeParseAsync?: unknown }).safeParseAsync === 'function'

@@ -2,7 +2,7 @@
  * `createDurably` options: defaults from the specification, validated once at construction.
  */
 import type { Dialect } from 'kysely'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError, rejectUnknownKeys } from './errors.js'
 import type { FamilyName } from './store/family.js'
 import type { ListenPool } from './store/postgres-listener.js'
 
@@ -57,6 +57,16 @@ export interface ResolvedOptions {
   concurrency: number
 }
 
+const OPTION_KEYS = [
+  'dialect',
+  'pollingInterval',
+  'heartbeatInterval',
+  'staleThreshold',
+  'concurrency',
+  'family',
+  'listen',
+] as const satisfies readonly (keyof DurablyOptions)[]
+
 export const DEFAULT_OPTIONS: ResolvedOptions = {
   pollingInterval: 1000,
   heartbeatInterval: 5000,
@@ -71,6 +81,7 @@ export function resolveOptions(options: unknown): CheckedOptions {
   if (!options || typeof options !== 'object') {
     throw new InvalidArgumentError('createDurably: expected an options object with a "dialect"')
   }
+  rejectUnknownKeys(options, OPTION_KEYS, 'createDurably')
   const given = options as Partial<DurablyOptions>
   const dialect = given.dialect as Partial<Dialect> | undefined
   if (

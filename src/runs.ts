@@ -4,8 +4,7 @@
  * wrong status, and the `ConflictError` names the status it is in.
  */
 import { type Core, isoNow } from './engine/core.js'
-import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js'
-import { rejectUnknownKeys } from './job.js'
+import { ConflictError, InvalidArgumentError, NotFoundError, rejectUnknownKeys } from './errors.js'
 import {
   isRunStatus,
   RUN_STATUSES,

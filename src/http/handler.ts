@@ -7,6 +7,7 @@
  * This file is the dispatch: find the route, call `onRequest`, run the route, and turn
  * whatever it throws into an answer in one place. The routes themselves are in routes.ts.
  */
+import { rejectUnknownKeys } from '../errors.js'
 import {
   describeError,
   type ErrorDescription,
@@ -98,6 +99,15 @@ type AnyRoute = Route<JsonResult> | Route<StreamResult>
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 const DEFAULT_KEEP_ALIVE_MS = 15_000
 
+const HANDLER_OPTION_KEYS = [
+  'onRequest',
+  'authorize',
+  'maxBodyBytes',
+  'triggerableJobs',
+  'keepAliveInterval',
+  'onError',
+] as const satisfies readonly (keyof DurablyHandlerOptions)[]
+
 /**
  * Create the HTTP handler of a durably instance.
  *
@@ -109,6 +119,7 @@ export function createDurablyHandler(
   durably: DurablyLike,
   options: DurablyHandlerOptions = {},
 ): DurablyHandler {
+  rejectUnknownKeys(options, HANDLER_OPTION_KEYS, 'createDurablyHandler')
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const keepAliveInterval = options.keepAliveInterval ?? DEFAULT_KEEP_ALIVE_MS
   const mayTrigger = triggerableMatcher(durably, options.triggerableJobs)

@@ -4,11 +4,12 @@
  * not speak refused by name, one validation of run filters, one error prefix per batch
  * item, unknown options refused, `null` for absent values, and replay faithful to `null`.
  */
-import { MysqlDialect } from 'kysely'
+import { MysqlDialect, SqliteDialect } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   createDurably,
+  createDurablyHandler,
   defineJob,
   InvalidArgumentError,
   TimeoutError,
@@ -24,6 +25,22 @@ describe('createDurably() with a dialect durably does not speak', () => {
     const dialect = new MysqlDialect({ pool: async () => ({}) as never })
     expect(() => createDurably({ dialect })).toThrow(InvalidArgumentError)
     expect(() => createDurably({ dialect })).toThrow(/unsupported dialect MysqlDialect/)
+  })
+})
+
+describe('options we do not know', () => {
+  it('are refused by createDurably, naming the typo', () => {
+    const dialect = new MysqlDialect({ pool: async () => ({}) as never })
+    expect(() => createDurably({ dialect, pollingIntervall: 10 } as never)).toThrow(
+      /createDurably: unknown option "pollingIntervall"/,
+    )
+  })
+
+  it('are refused by createDurablyHandler, naming the typo', () => {
+    const durably = createDurably({ dialect: new SqliteDialect({ database: {} as never }) })
+    expect(() => createDurablyHandler(durably, { authorise: () => true } as never)).toThrow(
+      /createDurablyHandler: unknown option "authorise"/,
+    )
   })
 })
 

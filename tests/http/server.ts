@@ -88,14 +88,15 @@ export async function startServer(
   const database = await libsqlBackend.create()
   const gated = gatedJob()
   const durably = makeDurably(database.dialect, gated)
-  if (!options.lazy) await durably.init()
+  const { via, lazy, setup, ...handlerOptions } = options
+  if (!lazy) await durably.init()
   const handler = createDurablyHandler(durably, {
     keepAliveInterval: 50,
-    ...options,
-    ...options.setup?.(durably),
+    ...handlerOptions,
+    ...setup?.(durably),
   })
   const fetch =
-    options.via === 'hono'
+    via === 'hono'
       ? new Hono().all(`${BASE_PATH}/*`, (c) => handler.handle(c.req.raw, BASE_PATH)).fetch
       : (request: Request) => handler.handle(request, BASE_PATH)
   const listening = await listen(fetch)
