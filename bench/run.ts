@@ -4,6 +4,7 @@
  *   npm run bench                       every workload at full size (about ten minutes here)
  *   npm run bench -- --quick            every workload, small (under a minute)
  *   npm run bench -- latency claim      only the named workloads
+ *   npm run bench -- wake-lateness claim-sleeping   the time workloads (durable sleep)
  *
  * Library defaults throughout (libSQL file, WAL, synchronous NORMAL, concurrency 1) unless a
  * workload says otherwise. Figures are machine-dependent: compare ratios to the floor.
@@ -12,12 +13,14 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { batchTrigger } from './workloads/batch-trigger.js'
 import { claimLatency } from './workloads/claim.js'
+import { claimSleeping } from './workloads/claim-sleeping.js'
 import { concurrency } from './workloads/concurrency.js'
 import { floor } from './workloads/floor.js'
 import { latency } from './workloads/latency.js'
 import { memory } from './workloads/memory.js'
 import { perStep } from './workloads/per-step.js'
 import { throughput } from './workloads/throughput.js'
+import { wakeLateness } from './workloads/wake-lateness.js'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick') || process.env.BENCH_QUICK === '1'
@@ -34,6 +37,9 @@ const size = quick
       batch: 2_000,
       io: 40,
       memory: 10_000,
+      sleepers: 200,
+      sleeping: [1_000, 10_000],
+      postgresSleeping: [1_000, 10_000],
     }
   : {
       runs: 2_000,
@@ -44,6 +50,9 @@ const size = quick
       batch: 10_000,
       io: 200,
       memory: 100_000,
+      sleepers: 1_000,
+      sleeping: [1_000, 100_000, 1_000_000],
+      postgresSleeping: [1_000, 100_000, 1_000_000],
     }
 
 const note = (text: string) => console.error(`[bench] ${text}`)
@@ -66,6 +75,15 @@ if (wants('per-step')) {
 if (wants('claim')) {
   note('claim')
   await claimLatency(size.tables, size.claims)
+}
+if (wants('claim-sleeping')) {
+  note('claim-sleeping (PostgreSQL part skipped when unreachable)')
+  await claimSleeping(size.sleeping, size.claims, size.postgresSleeping)
+}
+if (wants('wake-lateness')) {
+  note('wake-lateness')
+  await wakeLateness(size.sleepers, 1)
+  await wakeLateness(size.sleepers, 8)
 }
 if (wants('batch-trigger')) {
   note('batch-trigger')
