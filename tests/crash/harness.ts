@@ -128,12 +128,26 @@ export interface ChaosOptions {
   maxPause?: number
   /** Mean duration of a step body (ms); long enough that the kills land mid-work. */
   stepMs?: number
+  /**
+   * Store the scenario's runs (`runs` of them), once the workers are up (so delays count
+   * from there). Default: `runs` runs of the `work` job, stored before the workers start.
+   */
+  trigger?: (observer: Observer) => Promise<unknown>
+  /**
+   * Wait for the moment of the next kill, drawing from the chaos's seeded `random`.
+   * Default: a random pause of up to `maxPause`.
+   */
+  pause?: (observer: Observer, random: () => number) => Promise<void>
 }
+
+export type Observer = ReturnType<typeof openObserver>
 
 export interface ChaosResult {
   kills: number
   /** pid → when it was killed (wall clock), for closing its unfinished step intervals. */
   killedAt: Map<number, number>
+  /** The workers the chaos killed (not the ones stopped at the end), in order. */
+  victims: { pid: number; t: number }[]
   seconds: number
 }
 
@@ -145,18 +159,23 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
   const random = seededRandom(options.seed)
   const observer = openObserver(scenario)
   await observer.migrate()
-  await observer.jobs.work.batchTrigger(Array.from({ length: options.runs }, (_, n) => ({ n })))
+  if (!options.trigger) {
+    await observer.jobs.work.batchTrigger(Array.from({ length: options.runs }, (_, n) => ({ n })))
+  }
   const started = performance.now()
   const env = { DURABLY_CRASH_STEP_MS: String(options.stepMs ?? 25 * options.processes) }
   const workers = await Promise.all(
     Array.from({ length: options.processes }, () => spawnWorker(scenario, env)),
   )
   const killedAt = new Map<number, number>()
+  const victims: { pid: number; t: number }[] = []
   let kills = 0
   try {
+    if (options.trigger) await options.trigger(observer)
     while (kills < options.kills) {
       // The pause is the chaos schedule, not a wait for state.
-      await new Promise((resolve) => setTimeout(resolve, random() * (options.maxPause ?? 150)))
+      if (options.pause) await options.pause(observer, random)
+      else await new Promise((resolve) => setTimeout(resolve, random() * (options.maxPause ?? 150)))
       const pending = await observer.getRuns({ status: 'pending', limit: 1 })
       const running = await observer.getRuns({ status: 'running', limit: 1 })
       if (pending.length === 0 && running.length === 0) break
@@ -164,6 +183,7 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
       const victim = workers[index]!
       victim.child.kill('SIGKILL')
       killedAt.set(victim.pid, wallClock())
+      victims.push({ pid: victim.pid, t: killedAt.get(victim.pid)! })
       await victim.exited
       kills += 1
       workers[index] = await spawnWorker(scenario, env)
@@ -176,12 +196,10 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
     for (const worker of workers) killedAt.set(worker.pid, end)
     await observer.destroy()
   }
-  return { kills, killedAt, seconds: (performance.now() - started) / 1000 }
+  return { kills, killedAt, victims, seconds: (performance.now() - started) / 1000 }
 }
 
-export async function countByStatus(
-  observer: ReturnType<typeof openObserver>,
-): Promise<Record<string, number>> {
+export async function countByStatus(observer: Observer): Promise<Record<string, number>> {
   const rows = await observer.db
     .selectFrom('durably_runs')
     .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
@@ -190,11 +208,7 @@ export async function countByStatus(
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]))
 }
 
-async function waitForAllCompleted(
-  observer: ReturnType<typeof openObserver>,
-  runs: number,
-  timeout: number,
-) {
+async function waitForAllCompleted(observer: Observer, runs: number, timeout: number) {
   const deadline = Date.now() + timeout
   for (;;) {
     const counts = await countByStatus(observer)

@@ -11,10 +11,12 @@ export interface JournalEntry {
   pid: number
   /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
   t: number
+  /** `Date.now()` when written: the clock durably compares wake-up times with. */
+  now: number
 }
 
 export interface Journal {
-  write(entry: Omit<JournalEntry, 'pid' | 't'>): void
+  write(entry: Omit<JournalEntry, 'pid' | 't' | 'now'>): void
 }
 
 export const wallClock = () => performance.timeOrigin + performance.now()
@@ -22,7 +24,10 @@ export const wallClock = () => performance.timeOrigin + performance.now()
 export function openJournal(file: string): Journal {
   return {
     write(entry) {
-      appendFileSync(file, `${JSON.stringify({ ...entry, pid: process.pid, t: wallClock() })}\n`)
+      appendFileSync(
+        file,
+        `${JSON.stringify({ ...entry, pid: process.pid, t: wallClock(), now: Date.now() })}\n`,
+      )
     },
   }
 }

@@ -2,26 +2,31 @@
  * A worker process of the crash suite: `node --import tsx tests/crash/worker-process.ts`.
  * Configured by environment: DURABLY_CRASH_DB (a DatabaseLocation as JSON),
  * DURABLY_CRASH_JOURNAL (journal file), DURABLY_CRASH_MODE (`work`, or `trigger-idempotent`
- * which triggers one keyed run when a line arrives on stdin and prints its id).
+ * which triggers one keyed run when a line arrives on stdin and prints its id) and
+ * DURABLY_CRASH_CRON (`1`: also register the one-second cron job).
  * Prints `ready` once it is working.
  */
 import { createInterface } from 'node:readline'
 import { createDurably } from '../../src/index.js'
 import { type DatabaseLocation, openDialect } from './database.js'
-import { crashJobs } from './jobs.js'
+import { crashJobs, cronJobs } from './jobs.js'
 import { openJournal } from './journal.js'
 
 const location = JSON.parse(process.env.DURABLY_CRASH_DB ?? '') as DatabaseLocation
 const journal = openJournal(process.env.DURABLY_CRASH_JOURNAL ?? '')
 const mode = process.env.DURABLY_CRASH_MODE ?? 'work'
 const stepMs = Number(process.env.DURABLY_CRASH_STEP_MS ?? 5)
+const randomStepMs = () => stepMs * (0.5 + Math.random())
 
 const durably = createDurably({
   dialect: openDialect(location),
   pollingInterval: 50,
   heartbeatInterval: 100,
   staleThreshold: 1000,
-}).register(crashJobs(journal, () => stepMs * (0.5 + Math.random())))
+}).register({
+  ...crashJobs(journal, randomStepMs),
+  ...(process.env.DURABLY_CRASH_CRON === '1' ? cronJobs(journal, randomStepMs) : {}),
+})
 
 durably.on('step:complete', (event) =>
   journal.write({ ev: 'step-committed', run: event.runId, step: event.stepName }),
