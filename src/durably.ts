@@ -156,6 +156,7 @@ export function createDurably(options: DurablyOptions): Durably {
     definitionOf: registry.definitionOf,
     jobNames: registry.jobNames,
     followSchedule: (jobName, key) => scheduler.followClaim(jobName, key),
+    maintain: () => scheduler.maintain(definitions()),
     wake: () => worker.wake(),
     workerStarted: () => worker.state !== 'stopped',
     yieldToHost: createYielder(() => performance.now()),

@@ -8,7 +8,11 @@
  *   creates the next tick's run, and the one catch-up run if ticks were missed while
  *   everything was down (one run, not one per missed tick);
  * - when a tick's run is claimed, the following tick's run is created, so the chain goes on
- *   in whichever process ran the last tick.
+ *   in whichever process ran the last tick;
+ * - and, in case that process died between its claim and that insert, every idle worker
+ *   checks once per polling interval (one indexed read per scheduled job; it writes only
+ *   when the next tick's run is missing), so a live worker carries the chain on at once
+ *   instead of after the dead one's lease goes stale.
  */
 import type { Core } from './engine/core.js'
 import { reportError } from './engine/core.js'
@@ -37,6 +41,8 @@ export interface ScheduleInfo {
 export interface Scheduler {
   /** Create the next tick's run (and one catch-up run) of every scheduled job given. */
   ensure(definitions: readonly AnyJobDefinition[]): Promise<void>
+  /** Between polls: `ensure` every scheduled job, at most once per polling interval. */
+  maintain(definitions: readonly AnyJobDefinition[]): Promise<void>
   /** A tick's run was claimed: create the run of the tick after it. */
   followClaim(jobName: string, idempotencyKey: string | null): void
   list(definitions: readonly AnyJobDefinition[], upcoming?: number): ScheduleInfo[]
@@ -69,8 +75,13 @@ export function createScheduler(
     const missed = catchUpTick(schedule, lastTick, now)
     if (missed) await createTick(definition.name, schedule, missed)
     const next = nextTick(schedule, now)
-    if (next) await createTick(definition.name, schedule, next)
+    // Nothing to write when the next tick's run (or a later one) exists: the usual case.
+    if (next && !(lastTick && lastTick.getTime() >= next.getTime())) {
+      await createTick(definition.name, schedule, next)
+    }
   }
+
+  let lastMaintained = Number.NEGATIVE_INFINITY
 
   return {
     async ensure(definitions) {
@@ -80,6 +91,14 @@ export function createScheduler(
           reportError(core, 'schedule', error),
         )
       }
+    },
+
+    async maintain(definitions) {
+      const now = core.now()
+      if (now - lastMaintained < core.options.pollingInterval) return
+      if (!definitions.some((definition) => definition.schedule)) return
+      lastMaintained = now
+      await this.ensure(definitions)
     },
 
     followClaim(jobName, idempotencyKey) {

@@ -23,6 +23,8 @@ export interface Core {
   jobNames(): readonly string[]
   /** A run was claimed: if it is a schedule's tick, create the following tick's run. */
   followSchedule(jobName: string, idempotencyKey: string | null): void
+  /** Upkeep between polls (schedules' next ticks); failures are reported, never thrown. */
+  maintain(): Promise<void>
   /** Whether this instance's worker is started (runs may still be executed elsewhere). */
   workerStarted(): boolean
   /** Ask the worker to look for work now (a run was just triggered or retried). */

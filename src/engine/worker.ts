@@ -191,6 +191,7 @@ export function createWorker(core: Core): Worker {
    * from here; polling covers only work other processes create.
    */
   async function untilNextWake(pollDelay: number): Promise<number> {
+    await core.maintain()
     const now = core.now()
     const next = await core.store.nextWakeAt(core.jobNames(), new Date(now).toISOString())
     if (next === null) return pollDelay

@@ -41,6 +41,8 @@ export interface SqlFamily {
   claimNextRun(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null>
   commitStep(db: Kysely<Database>, lease: Lease, step: NewStep): Promise<boolean>
   suspendRun(db: Kysely<Database>, lease: Lease, suspension: Suspension): Promise<boolean>
+  /** The earliest `available_at` after `now` of a pending run of these jobs (ISO), or null. */
+  nextWakeAt(db: Kysely<Database>, jobNames: readonly string[], now: string): Promise<string | null>
   /** Insert all rows in one statement; rows whose idempotency key exists are skipped. */
   insertRuns(db: Kysely<Database>, runs: readonly NewRun[]): Promise<RunRow[]>
   /** Read back a JSON column (text on SQLite, already parsed on PostgreSQL). */

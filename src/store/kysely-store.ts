@@ -200,24 +200,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
 
     suspendRun: (lease, suspension) => family.suspendRun(db, lease, suspension),
 
-    async nextWakeAt(jobNames, now) {
-      if (jobNames.length === 0) return null
-      // The partial index of pending runs by available_at answers this from its first entry
-      // after `now`; due runs that are blocked (a busy concurrency key) are not wake-ups.
-      // `job_name || ''` keeps SQLite from choosing the job_name index instead, which would
-      // walk every finished run of the job.
-      const names = sql.join(jobNames.map((name) => sql`${name}`))
-      const row = await db
-        .selectFrom('durably_runs')
-        .select('available_at')
-        .where('status', '=', 'pending')
-        .where('available_at', '>', now)
-        .where(sql<boolean>`job_name || '' IN (${names})`)
-        .orderBy('available_at')
-        .limit(1)
-        .executeTakeFirst()
-      return row?.available_at ? family.readTime(row.available_at) : null
-    },
+    nextWakeAt: (jobNames, now) => family.nextWakeAt(db, jobNames, now),
 
     releaseRun: (lease, now) =>
       fencedUpdate(lease, {

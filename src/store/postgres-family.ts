@@ -94,6 +94,18 @@ export const postgresFamily: SqlFamily = {
     return Number(result.numAffectedRows ?? 0n) === 1
   },
 
+  async nextWakeAt(db, jobNames, now) {
+    if (jobNames.length === 0) return null
+    // The partial index of pending runs by available_at answers from its first entry after now.
+    const result = await sql<{ available_at: Date | string }>`
+      SELECT available_at FROM durably_runs
+      WHERE status = 'pending' AND available_at > ${now}::timestamptz
+        AND job_name = ANY(${[...jobNames]}::text[])
+      ORDER BY available_at LIMIT 1`.execute(db)
+    const next = result.rows[0]?.available_at
+    return next === undefined ? null : postgresFamily.readTime(next)
+  },
+
   async suspendRun(db, lease: Lease, suspension: Suspension) {
     // One statement: the UPDATE hands the run back under the lease check, and the wait's
     // step (on first execution) is inserted only if it did.

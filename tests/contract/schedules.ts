@@ -85,6 +85,30 @@ export function defineScheduleSuite(harness: () => Harness, workers: number): vo
     })
   })
 
+  describe('a tick whose run went missing', () => {
+    it('is created again by a live worker within a polling interval, not at the next start', async () => {
+      const durably = harness().make()
+      durably.register({ tick: tickJob([], '0 3 * * *') })
+      await durably.init()
+      const [first] = await waitUntil(async () => {
+        const runs = await scheduledRuns(durably)
+        return runs.length === 1 ? runs : undefined
+      })
+      // As if the process that should have created it died first.
+      await durably.cancel(first!.id)
+      await durably.deleteRun(first!.id)
+      const [again] = await waitUntil(
+        async () => {
+          const runs = await scheduledRuns(durably)
+          return runs.length === 1 ? runs : undefined
+        },
+        { what: 'the next tick to be created again' },
+      )
+      expect(again?.idempotencyKey).toBe(first?.idempotencyKey)
+      expect(again?.status).toBe('pending')
+    })
+  })
+
   describe('after an outage', () => {
     it('runs one catch-up run for the missed ticks, not one per tick, and pre-creates the next', async () => {
       const h = harness()
