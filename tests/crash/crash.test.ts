@@ -4,17 +4,17 @@
  * re-executed after it returned, re-executions no more than kills.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { POSTGRES_URL, postgresBackend } from '../support/postgres.js'
 import {
+  CRASH_CASES,
   checkJournal,
   countByStatus,
   crashSeed,
-  createScenario,
   openObserver,
   readJournal,
   runChaos,
   type Scenario,
   STEP_NAMES,
+  scenarioFor,
 } from './harness.js'
 
 const RUNS = Number(process.env.DURABLY_CRASH_RUNS ?? 100)
@@ -27,21 +27,11 @@ describe('crash safety under SIGKILL', () => {
     scenario = undefined
   })
 
-  const cases = [
-    { backend: 'libsql', processes: 1 },
-    { backend: 'libsql', processes: 2 },
-    { backend: 'libsql', processes: 4 },
-    { backend: 'postgres', processes: 4 },
-  ] as const
-
-  it.each(cases)(
+  it.each(CRASH_CASES)(
     '$processes $backend worker process(es): every run completes once, no step overlaps or repeats after returning',
     async ({ backend, processes }) => {
-      if (backend === 'postgres' && postgresBackend.unavailable) {
-        console.warn(`[crash] skipping PostgreSQL: ${postgresBackend.unavailable}`)
-        return
-      }
-      scenario = await createScenario(backend, POSTGRES_URL)
+      scenario = await scenarioFor(backend)
+      if (!scenario) return
       const seed = crashSeed()
       const chaos = await runChaos(scenario, { processes, runs: RUNS, kills: KILLS, seed })
 

@@ -9,17 +9,17 @@
  * ticks goes on after the last kill.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { POSTGRES_URL, postgresBackend } from '../support/postgres.js'
 import { waitUntil } from '../support/wait.js'
 import {
+  CRASH_CASES,
   checkJournal,
   crashSeed,
-  createScenario,
   killWorkers,
   type Observer,
   openObserver,
   readJournal,
   type Scenario,
+  scenarioFor,
   seededRandom,
   spawnWorker,
   type WorkerHandle,
@@ -60,21 +60,11 @@ describe('a one-second cron under SIGKILL', () => {
     scenario = undefined
   })
 
-  const cases = [
-    { backend: 'libsql', processes: 1 },
-    { backend: 'libsql', processes: 2 },
-    { backend: 'libsql', processes: 4 },
-    { backend: 'postgres', processes: 4 },
-  ] as const
-
-  it.each(cases)(
+  it.each(CRASH_CASES)(
     '$processes $backend worker process(es): one run per tick, each executed once, the chain goes on after kills',
     async ({ backend, processes }) => {
-      if (backend === 'postgres' && postgresBackend.unavailable) {
-        console.warn(`[crash] skipping PostgreSQL: ${postgresBackend.unavailable}`)
-        return
-      }
-      scenario = await createScenario(backend, POSTGRES_URL)
+      scenario = await scenarioFor(backend)
+      if (!scenario) return
       const seed = crashSeed()
       const random = seededRandom(seed)
       const observer = openObserver(scenario)

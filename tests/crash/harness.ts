@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import pg from 'pg'
 import { createDurably } from '../../src/index.js'
+import { POSTGRES_URL, postgresBackend } from '../support/postgres.js'
 import { type DatabaseLocation, libsqlLocation, openDialect } from './database.js'
 import { crashJobs, STEP_NAMES } from './jobs.js'
 import { type JournalEntry, openJournal, readJournal, wallClock } from './journal.js'
@@ -20,6 +21,26 @@ export interface Scenario {
   location: DatabaseLocation
   journalFile: string
   cleanup(): Promise<void>
+}
+
+/** The process counts every crash test runs: 1, 2 and 4 on one libSQL file, 4 on PostgreSQL. */
+export const CRASH_CASES = [
+  { backend: 'libsql', processes: 1 },
+  { backend: 'libsql', processes: 2 },
+  { backend: 'libsql', processes: 4 },
+  { backend: 'postgres', processes: 4 },
+] as const
+
+/**
+ * A fresh scenario for a case, or undefined (with one line saying why) where PostgreSQL is
+ * unreachable off CI; in CI an unreachable PostgreSQL fails the test instead.
+ */
+export async function scenarioFor(backend: 'libsql' | 'postgres'): Promise<Scenario | undefined> {
+  if (backend === 'postgres' && postgresBackend.unavailable) {
+    console.warn(`[crash] skipping PostgreSQL: ${postgresBackend.unavailable}`)
+    return undefined
+  }
+  return createScenario(backend, POSTGRES_URL)
 }
 
 export async function createScenario(

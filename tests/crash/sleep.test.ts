@@ -9,18 +9,18 @@
  * before its `availableAt`.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { POSTGRES_URL, postgresBackend } from '../support/postgres.js'
 import {
   type ChaosResult,
+  CRASH_CASES,
   checkJournal,
   countByStatus,
   crashSeed,
-  createScenario,
   type Observer,
   openObserver,
   readJournal,
   runChaos,
   type Scenario,
+  scenarioFor,
   seededRandom,
 } from './harness.js'
 import { SLEEPER_STEPS } from './jobs.js'
@@ -96,21 +96,11 @@ describe('durable sleep and delayed starts under SIGKILL', () => {
     scenario = undefined
   })
 
-  const cases = [
-    { backend: 'libsql', processes: 1 },
-    { backend: 'libsql', processes: 2 },
-    { backend: 'libsql', processes: 4 },
-    { backend: 'postgres', processes: 4 },
-  ] as const
-
-  it.each(cases)(
+  it.each(CRASH_CASES)(
     '$processes $backend worker process(es): no step after a sleep or delayed start begins early, nothing lost or doubled',
     async ({ backend, processes }) => {
-      if (backend === 'postgres' && postgresBackend.unavailable) {
-        console.warn(`[crash] skipping PostgreSQL: ${postgresBackend.unavailable}`)
-        return
-      }
-      scenario = await createScenario(backend, POSTGRES_URL)
+      scenario = await scenarioFor(backend)
+      if (!scenario) return
       const seed = crashSeed()
       // Its own stream, so the workload does not shift the kill schedule of the seed.
       const workload = seededRandom(seed ^ 0x5eed)
