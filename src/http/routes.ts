@@ -89,6 +89,24 @@ async function trigger(ctx: RouteContext): Promise<JsonResult> {
   return { body: answer }
 }
 
+/** A POST/DELETE on one run: authorize it, apply the action, answer `{ success: true }`. */
+function runAction(
+  path: string,
+  method: 'POST' | 'DELETE',
+  action: 'retry' | 'cancel' | 'delete',
+  apply: (durably: DurablyLike, runId: string) => Promise<void>,
+): Route<JsonResult> {
+  return {
+    path,
+    method,
+    async run(ctx) {
+      const run = await authorizedRun(ctx, action)
+      await apply(ctx.durably, run.id)
+      return SUCCESS
+    },
+  }
+}
+
 export const ROUTES: Routes = {
   trigger: { path: '/trigger', method: 'POST', run: trigger },
 
@@ -132,35 +150,9 @@ export const ROUTES: Routes = {
     },
   },
 
-  retry: {
-    path: '/retry',
-    method: 'POST',
-    async run(ctx) {
-      const run = await authorizedRun(ctx, 'retry')
-      await ctx.durably.retry(run.id)
-      return SUCCESS
-    },
-  },
-
-  cancel: {
-    path: '/cancel',
-    method: 'POST',
-    async run(ctx) {
-      const run = await authorizedRun(ctx, 'cancel')
-      await ctx.durably.cancel(run.id)
-      return SUCCESS
-    },
-  },
-
-  delete: {
-    path: '/run',
-    method: 'DELETE',
-    async run(ctx) {
-      const run = await authorizedRun(ctx, 'delete')
-      await ctx.durably.deleteRun(run.id)
-      return SUCCESS
-    },
-  },
+  retry: runAction('/retry', 'POST', 'retry', (durably, runId) => durably.retry(runId)),
+  cancel: runAction('/cancel', 'POST', 'cancel', (durably, runId) => durably.cancel(runId)),
+  delete: runAction('/run', 'DELETE', 'delete', (durably, runId) => durably.deleteRun(runId)),
 
   subscribe: {
     path: '/subscribe',
