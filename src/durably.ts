@@ -156,19 +156,18 @@ export function createDurably(options: DurablyOptions): Durably {
     definitionOf: registry.definitionOf,
     jobNames: registry.jobNames,
     followSchedule: (jobName, key) => scheduler.followClaim(jobName, key),
-    maintain: () => scheduler.maintain(definitions()),
+    maintain: () => scheduler.maintain(registry.definitions()),
     wake: () => worker.wake(),
     workerStarted: () => worker.state !== 'stopped',
     yieldToHost: createYielder(() => performance.now()),
   }
   const worker = createWorker(core)
   const scheduler = createScheduler(core, registry.handleOf)
-  const definitions = () => registry.jobNames().flatMap((name) => registry.definitionOf(name) ?? [])
   const admin = createRunAdmin(core, { cancel: (runId) => worker.cancelLocal(runId) })
   let listener: WorkListener | undefined
 
   const startWorker = () => {
-    if (worker.state === 'stopped') void scheduler.ensure(definitions())
+    if (worker.state === 'stopped') void scheduler.ensure(registry.definitions())
     worker.start()
     listener ??= listen?.({
       onWork: () => worker.wake(),
@@ -206,6 +205,7 @@ export function createDurably(options: DurablyOptions): Durably {
       readSteps: (runId) => afterReady(() => store.getSteps(runId)),
       readLogs: (runId) => afterReady(() => store.getLogs(runId)),
       insertRuns: (runs) => store.insertRuns(runs),
+      insertLog: (log) => store.insertLog(log),
     }),
   }
 
@@ -253,7 +253,7 @@ export function createDurably(options: DurablyOptions): Durably {
       const before = new Set(registry.jobNames())
       const all = registry.register(jobs)
       if (worker.state !== 'stopped') {
-        const added = definitions().filter((definition) => !before.has(definition.name))
+        const added = registry.definitions().filter((definition) => !before.has(definition.name))
         void scheduler.ensure(added)
       }
       worker.wake()
@@ -274,7 +274,7 @@ export function createDurably(options: DurablyOptions): Durably {
     cancel: admin.cancel,
     deleteRun: admin.deleteRun,
     purgeRuns: admin.purgeRuns,
-    getSchedules: () => scheduler.list(definitions()),
+    getSchedules: () => scheduler.list(registry.definitions()),
 
     subscribe(runId) {
       if (typeof runId !== 'string' || runId.length === 0) {

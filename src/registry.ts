@@ -17,6 +17,8 @@ export interface Registry {
   handlesByKey(): Record<string, AnyHandle>
   /** Names of the registered jobs: what the worker claims. */
   jobNames(): readonly string[]
+  /** The registered definitions, in registration order. */
+  definitions(): readonly AnyJobDefinition[]
 }
 
 /**
@@ -31,6 +33,7 @@ export function createRegistry(
   const byKey: Record<string, AnyHandle> = {}
   const byName = new Map<string, AnyHandle>()
   let names: readonly string[] = []
+  let all: readonly AnyJobDefinition[] = []
 
   return {
     register(jobs) {
@@ -67,11 +70,13 @@ export function createRegistry(
         byKey[key] = byName.get(definition.name)!
       }
       names = [...definitions.keys()]
+      all = [...definitions.values()]
       return { ...byKey }
     },
     definitionOf: (name) => definitions.get(name),
     handleOf: (name) => byName.get(name),
     handlesByKey: () => ({ ...byKey }),
     jobNames: () => names,
+    definitions: () => all,
   }
 }

@@ -26,7 +26,7 @@ import {
   type StepStatus,
 } from '../types.js'
 import type { Database } from './schema.js'
-import type { NewRun } from './store.js'
+import type { NewLog, NewRun } from './store.js'
 
 export interface CreateRunInput {
   jobName: string
@@ -107,6 +107,7 @@ export interface LegacyStorageDeps {
   readLogs(runId: string): Promise<Log[]>
   /** One statement, idempotency-aware: an existing key answers with its run. */
   insertRuns(runs: NewRun[]): Promise<{ run: Run; created: boolean }[]>
+  insertLog(log: NewLog): Promise<void>
 }
 
 export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
@@ -292,18 +293,15 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
       await deps.ready()
       await requireRun('createLog', input.runId)
       const id = deps.newId()
-      await db
-        .insertInto('durably_logs')
-        .values({
-          id,
-          run_id: input.runId,
-          step_name: input.stepName ?? null,
-          level: input.level,
-          message: input.message,
-          data: toJson(input.data, 'storage.createLog: data'),
-          created_at: isoNow(),
-        })
-        .execute()
+      await deps.insertLog({
+        id,
+        runId: input.runId,
+        stepName: input.stepName ?? null,
+        level: input.level,
+        message: input.message,
+        data: toJson(input.data, 'storage.createLog: data'),
+        createdAt: isoNow(),
+      })
       return found(await deps.readLogs(input.runId), id, 'createLog')
     },
 
