@@ -83,15 +83,9 @@ export function toJson(value: unknown, subject: string): string | null {
   return text === undefined ? null : text
 }
 
-export function fromJson(text: string | null | undefined, subject: string): unknown {
-  if (text === null || text === undefined) return undefined
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new SerializationError(`${subject} holds malformed JSON: ${(error as Error).message}`, {
-      cause: error,
-    })
-  }
+/** Stored JSON text back to its value; SQL NULL (no value) is `undefined`. Throws on bad text. */
+export function parseJsonText(text: unknown): unknown {
+  return text === null || text === undefined ? undefined : JSON.parse(String(text))
 }
 
 /** The value as it will look after a store-and-load: what replay will return. */

@@ -5,6 +5,7 @@
  * nowhere else for a person to see it); the engine reads `Decoded` values and fails the
  * run that needs the value, with the problem as its error.
  */
+import { parseJsonText } from '../serialize.js'
 import type { Log, Progress, Run, Step, WaitingFor } from '../types.js'
 import type { SqlFamily } from './family.js'
 import type { LogRow, RunRow, StepRow } from './schema.js'
@@ -13,14 +14,7 @@ import type { Decoded, RecordedStep } from './store.js'
 export type RunRowWithCount = RunRow & { step_count?: number | string | bigint | null }
 
 export function decodeJson(family: SqlFamily, value: unknown, subject: () => string): Decoded {
-  try {
-    return { ok: true, value: family.readJson(value) }
-  } catch (error) {
-    return {
-      ok: false,
-      problem: `${subject()} is not valid JSON (${(error as Error).message})`,
-    }
-  }
+  return decode(family.readJson, value, subject)
 }
 
 /**
@@ -29,9 +23,12 @@ export function decodeJson(family: SqlFamily, value: unknown, subject: () => str
  * text, so a step that returned `null` replays `null`, not `undefined`.
  */
 export function decodeJsonText(text: unknown, subject: () => string): Decoded {
-  if (text === null || text === undefined) return { ok: true, value: undefined }
+  return decode(parseJsonText, text, subject)
+}
+
+function decode(read: (value: unknown) => unknown, value: unknown, subject: () => string): Decoded {
   try {
-    return { ok: true, value: JSON.parse(String(text)) }
+    return { ok: true, value: read(value) }
   } catch (error) {
     return { ok: false, problem: `${subject()} is not valid JSON (${(error as Error).message})` }
   }

@@ -6,6 +6,7 @@
  * transaction it is asked for.
  */
 import { type Kysely, sql } from 'kysely'
+import { parseJsonText } from '../serialize.js'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -170,10 +171,7 @@ export const sqliteFamily: SqlFamily = {
     return result.rows
   },
 
-  readJson(value) {
-    if (value === null || value === undefined) return undefined
-    return JSON.parse(String(value))
-  },
+  readJson: parseJsonText,
 
   readTime(value) {
     return value instanceof Date ? value.toISOString() : String(value)
