@@ -36,6 +36,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'node',
+          sequence: { groupOrder: 0 },
           include: ['tests/**/*.test.ts'],
           exclude: ['tests/browser/**', 'node_modules/**'],
           testTimeout: 30_000,
@@ -51,6 +52,9 @@ export default defineConfig({
               optimizeDeps: { exclude: ['sqlocal'] },
               test: {
                 name: 'browser',
+                // Alone, after the node project: beside the crash suites' worker processes
+                // on two cores, Chromium's timers ran seconds late and leases expired.
+                sequence: { groupOrder: 1 },
                 include: ['tests/browser/**/*.test.ts'],
                 testTimeout: 60_000,
                 hookTimeout: 30_000,

@@ -511,8 +511,11 @@ export function defineContractSuite(backend: Backend): void {
             return null
           },
         })
-        const a = h.make()
-        const b = h.make({}, h.database.secondDialect())
+        // Leases that cannot expire during the test: this checks that a claim is exclusive;
+        // a run taken over after a missed heartbeat is the lease-loss tests' business.
+        const patient = { heartbeatInterval: 200, staleThreshold: 60_000 }
+        const a = h.make(patient)
+        const b = h.make(patient, h.database.secondDialect())
         const { counted } = a.register({ counted: job })
         b.register({ counted: job })
         await a.migrate()

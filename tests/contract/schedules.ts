@@ -61,7 +61,9 @@ export function defineScheduleSuite(harness: () => Harness, workers: number): vo
       const h = harness()
       const executed: string[] = []
       const instances = Array.from({ length: workers }, (_, index) => {
-        const durably = h.make({}, index === 0 ? undefined : h.database.secondDialect())
+        // Leases that outlive a slow machine's pauses: a takeover is not what this checks.
+        const patient = { heartbeatInterval: 200, staleThreshold: 60_000 }
+        const durably = h.make(patient, index === 0 ? undefined : h.database.secondDialect())
         durably.register({ tick: tickJob(executed) })
         return durably
       })

@@ -108,7 +108,8 @@ export function defineTimeSuite(harness: () => Harness): void {
       const durably = harness().make({ ...NO_POLLING, concurrency: 1 })
       const executions: string[] = []
       const { sleeper, echo } = durably.register({
-        sleeper: sleeperJob('sleeper', 400, executions),
+        // Long enough that a slow machine finishes the other run before the sleep ends.
+        sleeper: sleeperJob('sleeper', 2_500, executions),
         echo: echoJob,
       })
       await durably.init()
