@@ -1,7 +1,9 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // durably/react is its own entry: it imports only types from the core, so its files hold
+  // the hooks alone, and nothing of React reaches those who import only `durably`.
+  entry: { index: 'src/index.ts', react: 'src/react/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   // No source maps in the package: dist is unminified, readable ESM/CJS with the source's own
@@ -11,5 +13,5 @@ export default defineConfig({
   clean: true,
   target: 'es2022',
   platform: 'neutral',
-  external: ['kysely', 'zod'],
+  external: ['kysely', 'zod', 'react'],
 })
