@@ -3,7 +3,7 @@
  * the functions they return. It says who refused and why, without the caller parsing a
  * Response: the HTTP status when a server answered, the durably error code when known.
  */
-import type { DurablyErrorCode, ValidationIssue } from '../index.js'
+import { DURABLY_ERROR_CODES, type DurablyErrorCode, type ValidationIssue } from '../errors.js'
 
 export interface DurablyClientErrorDetails {
   status?: number | null
@@ -35,26 +35,8 @@ export class DurablyClientError extends Error {
   }
 }
 
-// The codes a durably error may carry; the compiler refuses a code missing from this copy.
-const CODES = [
-  'VALIDATION',
-  'INVALID_ARGUMENT',
-  'NOT_FOUND',
-  'CONFLICT',
-  'CANCELLED',
-  'LEASE_LOST',
-  'SERIALIZATION',
-  'TIMEOUT',
-  'RUN_FAILED',
-  'DATABASE',
-  'CLOSED',
-] as const satisfies readonly DurablyErrorCode[]
-type Unlisted = Exclude<DurablyErrorCode, (typeof CODES)[number]>
-const everyCodeListed: [Unlisted] extends [never] ? true : Unlisted = true
-void everyCodeListed
-
 export function isErrorCode(value: unknown): value is DurablyErrorCode {
-  return (CODES as readonly unknown[]).includes(value)
+  return (DURABLY_ERROR_CODES as readonly unknown[]).includes(value)
 }
 
 /** Anything a local instance threw, as a `DurablyClientError` keeping its code and issues. */

@@ -3,7 +3,8 @@
  * over HTTP, answered by calling the instance and listening to its events. A run is read
  * first, then followed through `durably.subscribe`, as the handler's SSE route does.
  */
-import type { Durably, DurablyEvent, RUN_EVENT_TYPES } from '../index.js'
+import { type DurablyEvent, RUN_EVENT_TYPES } from '../events.js'
+import type { Durably } from '../index.js'
 import { clientErrorOf, DurablyClientError } from './errors.js'
 import type { Transport } from './transport.js'
 
@@ -17,22 +18,6 @@ export type LocalDurably = Pick<
 > & {
   signal?(runId: string, name: string, data: unknown, options?: { id?: string }): Promise<unknown>
 }
-
-// The core's RUN_EVENT_TYPES (this entry imports only types from it); checked both ways.
-const RUN_EVENTS = [
-  'run:trigger',
-  'run:start',
-  'run:complete',
-  'run:fail',
-  'run:cancel',
-  'run:retry',
-  'run:progress',
-  'run:delete',
-  'run:wait',
-] as const satisfies typeof RUN_EVENT_TYPES
-type Unlisted = Exclude<(typeof RUN_EVENT_TYPES)[number], (typeof RUN_EVENTS)[number]>
-const everyRunEventListed: [Unlisted] extends [never] ? true : Unlisted = true
-void everyRunEventListed
 
 /** Call the instance; whatever it throws becomes a `DurablyClientError` with its code. */
 async function calling<T>(operation: () => Promise<T>, runId?: string): Promise<T> {
@@ -99,7 +84,7 @@ export function localTransport(durably: LocalDurably): Transport {
     },
 
     followRuns(jobName, sink) {
-      const offs = RUN_EVENTS.map((type) =>
+      const offs = RUN_EVENT_TYPES.map((type) =>
         durably.on(type, (event) => {
           if (jobName === undefined || event.jobName === jobName) sink.event(event)
         }),

@@ -5,30 +5,15 @@
  * last one leaves (unmount); it starts nothing when created, so rendering on a server fetches
  * nothing.
  */
-import type {
-  DurablyEvent,
-  Run,
-  RunFilter,
-  RunStatus,
-  TerminalEvent,
-  TerminalStatus,
-} from '../index.js'
+import { type DurablyEvent, TERMINAL_EVENT_TYPES } from '../events.js'
+import type { Run, RunFilter, RunStatus } from '../index.js'
+import { isTerminal } from '../types.js'
 import { DurablyClientError } from './errors.js'
 import type { Transport } from './transport.js'
 import type { RunView } from './types.js'
 
-// Copies of the core's lists (this entry imports only types from it); the compiler refuses
-// a copy that misses a member.
-const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const
-const TERMINAL_EVENT_TYPES = ['run:complete', 'run:fail', 'run:cancel', 'run:delete'] as const
-type Missing =
-  | Exclude<TerminalStatus, (typeof TERMINAL_STATUSES)[number]>
-  | Exclude<TerminalEvent['type'], (typeof TERMINAL_EVENT_TYPES)[number]>
-const everyOneListed: [Missing] extends [never] ? true : Missing = true
-void everyOneListed
-
 export function isTerminalStatus(status: RunStatus | null): boolean {
-  return (TERMINAL_STATUSES as readonly (RunStatus | null)[]).includes(status)
+  return status !== null && isTerminal(status)
 }
 
 export function isTerminalEventType(type: DurablyEvent['type']): boolean {
