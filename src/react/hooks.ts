@@ -6,6 +6,7 @@
  * during render: a refusal or a failing server becomes `requestError`.
  */
 import { useCallback, useMemo, useRef, useState, useSyncExternalStore } from 'react'
+import { InvalidArgumentError, rejectUnknownKeys } from '../errors.js'
 import { DurablyClientError } from './errors.js'
 import { type HttpHooksOptions, httpTransport } from './http.js'
 import { type LocalDurably, localTransport } from './local.js'
@@ -70,11 +71,40 @@ export function createDurablyHooks<TDurably extends LocalDurably>(
   options: LocalHooksOptions<TDurably>,
 ): DurablyHooks<JobsOfInstance<TDurably>>
 export function createDurablyHooks(options: HttpHooksOptions | LocalHooksOptions): unknown {
-  const transport =
-    'durably' in options && options.durably
-      ? localTransport(options.durably)
-      : httpTransport(options as HttpHooksOptions)
-  return hooksOver(transport)
+  return hooksOver(transportOf(options))
+}
+
+const HTTP_OPTION_KEYS = [
+  'api',
+  'headers',
+  'fetch',
+  'reconnect',
+] as const satisfies readonly (keyof HttpHooksOptions)[]
+
+/** Options are checked here, once: a mistake throws where the hooks are created, not in a render. */
+function transportOf(options: HttpHooksOptions | LocalHooksOptions): Transport {
+  const where = 'createDurablyHooks'
+  if (!options || typeof options !== 'object') {
+    throw new InvalidArgumentError(`${where}: expected { api } or { durably }`)
+  }
+  if ('durably' in options) {
+    rejectUnknownKeys(options, ['durably'], where)
+    const { durably } = options
+    if (!durably || typeof durably.getJob !== 'function') {
+      throw new InvalidArgumentError(`${where}: durably must be a durably instance`)
+    }
+    return localTransport(durably)
+  }
+  rejectUnknownKeys(options, HTTP_OPTION_KEYS, where)
+  if (typeof options.api !== 'string' || options.api === '') {
+    throw new InvalidArgumentError(
+      `${where}: api must be the path the handler is mounted at ('/api/durably'), or pass { durably }`,
+    )
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+    throw new InvalidArgumentError(`${where}: fetch must be a function when given`)
+  }
+  return httpTransport(options)
 }
 
 const noStore: Store<RunView<never>> = {
