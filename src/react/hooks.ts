@@ -252,7 +252,7 @@ function hooksOver(transport: Transport): DurablyHooks<AnyJobs> {
 
   function useSignal(runId: string | null | undefined, name: string): SendSignal {
     return useCallback(
-      async (data?: unknown, options: { id?: string } = {}) => {
+      async (data: unknown, options: { id?: string } = {}) => {
         if (!runId) {
           throw new DurablyClientError(`No run to send "${name}" to`, {
             code: 'INVALID_ARGUMENT',

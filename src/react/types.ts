@@ -124,5 +124,8 @@ export interface RunActions {
   deleteRun(runId: string): Promise<void>
 }
 
-/** Sends a signal to one run: completes its durable wait for `name`. */
-export type SendSignal = (data?: unknown, options?: { id?: string }) => Promise<void>
+/**
+ * Sends a signal to one run: completes its durable wait for `name` with `data` (which the
+ * server requires: send `{}` for none). `id` makes a repeated send (a retried click) count once.
+ */
+export type SendSignal = (data: unknown, options?: { id?: string }) => Promise<void>

@@ -83,7 +83,19 @@ export function makeJobs(pacer: Pacer) {
       })
     },
   })
-  return { report, greet, failing }
+  // Waits for the signal "approval" (durably.signal / POST /signal) and returns its data.
+  // step.waitForEvent is reached through its shape, so this file compiles before it exists.
+  const approval = defineJob({
+    name: 'approval',
+    input: z.object({}),
+    run: async (step) => {
+      const waiting = step as unknown as {
+        waitForEvent(name: string, options: { event: string }): Promise<unknown>
+      }
+      return { data: await waiting.waitForEvent('approval', { event: 'approval' }) }
+    },
+  })
+  return { report, greet, failing, approval }
 }
 
 export type Jobs = ReturnType<typeof makeJobs>

@@ -35,8 +35,10 @@ describe('durably/react types', () => {
   })
 
   it('types the same from the registered handles or the instance itself', () => {
-    expectTypeOf<JobName<Instance['jobs']>>().toEqualTypeOf<'report' | 'greet' | 'failing'>()
-    expectTypeOf<JobName<Instance>>().toEqualTypeOf<'report' | 'greet' | 'failing'>()
+    expectTypeOf<JobName<Instance['jobs']>>().toEqualTypeOf<
+      'report' | 'greet' | 'failing' | 'approval'
+    >()
+    expectTypeOf<JobName<Instance>>().toEqualTypeOf<'report' | 'greet' | 'failing' | 'approval'>()
     expectTypeOf<JobInput<Instance, 'greet'>>().toEqualTypeOf<{ name: string }>()
     expectTypeOf<JobOutput<Instance['jobs'], 'greet'>>().toEqualTypeOf<{ greeting: string }>()
   })
