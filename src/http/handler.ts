@@ -8,6 +8,7 @@
  * whatever it throws into an answer in one place. The routes themselves are in routes.ts.
  */
 import { rejectUnknownKeys } from '../errors.js'
+import { pageResponse } from './dashboard/page.js'
 import {
   describeError,
   type ErrorDescription,
@@ -18,6 +19,7 @@ import {
 } from './response.js'
 import {
   type JsonResult,
+  type PageResult,
   ROUTES,
   type Route,
   type RouteContext,
@@ -31,6 +33,7 @@ import type { AuthorizeContext, DurablyLike, HandlerAction, StreamAction } from 
 export type {
   AuthorizeContext,
   HandlerAction,
+  JobDescription,
   TriggerRequest,
   TriggerResponse,
 } from './types.js'
@@ -63,6 +66,14 @@ export interface DurablyHandlerOptions {
   keepAliveInterval?: number
   /** Told about every unexpected error answered with a 5xx (log it here). */
   onError?: (error: unknown, request: Request) => void
+  /**
+   * Serve the dashboard at the base path (`GET <base>/`) and the jobs it lists
+   * (`GET <base>/jobs`). One self-contained page (no CDN, nothing to build), live through the
+   * SSE routes, under `authorize` and `onRequest` like every route. Default false: both
+   * routes answer 404.
+   * @example createDurablyHandler(durably, { dashboard: true, authorize: isAdmin })
+   */
+  dashboard?: boolean
 }
 
 export interface DurablyHandler {
@@ -76,9 +87,9 @@ export interface DurablyHandler {
    * arrives as a last `{ error, status }` event; `handle()` answers those with real statuses.
    */
   subscribe(request: Request): Response
-  /** GET /runs?jobName=&status=&limit=&offset= */
+  /** GET /runs?jobName=&status=&limit=&offset=&preview= */
   runs(request: Request): Promise<Response>
-  /** GET /run?runId= */
+  /** GET /run?runId=&preview= (preview: cut payload and output to N characters) */
   run(request: Request): Promise<Response>
   /** GET /steps?runId= */
   steps(request: Request): Promise<Response>
@@ -92,9 +103,13 @@ export interface DurablyHandler {
   cancel(request: Request): Promise<Response>
   /** DELETE /run?runId= */
   delete(request: Request): Promise<Response>
+  /** GET /jobs : every registered job as a `JobDescription` (with the `dashboard` option). */
+  jobs(request: Request): Promise<Response>
+  /** GET / : the dashboard page (with the `dashboard` option); mount it at a path ending in `/`. */
+  dashboard(request: Request): Promise<Response>
 }
 
-type AnyRoute = Route<JsonResult> | Route<StreamResult>
+type AnyRoute = Route<JsonResult> | Route<StreamResult> | Route<PageResult>
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 const DEFAULT_KEEP_ALIVE_MS = 15_000
@@ -106,6 +121,7 @@ const HANDLER_OPTION_KEYS = [
   'triggerableJobs',
   'keepAliveInterval',
   'onError',
+  'dashboard',
 ] as const satisfies readonly (keyof DurablyHandlerOptions)[]
 
 /**
@@ -145,6 +161,7 @@ export function createDurablyHandler(
     durably,
     maxBodyBytes,
     mayTrigger,
+    dashboard: options.dashboard === true,
     authorize: (context) => authorize(request, context),
     streamFailure: (error) => streamError(describe(error, request)),
   })
@@ -154,7 +171,9 @@ export function createDurablyHandler(
     try {
       await options.onRequest?.()
       const result = await find().run(contextOf(request))
-      return 'events' in result ? sseResponse(result.events, keepAliveInterval) : json(result.body)
+      if ('events' in result) return sseResponse(result.events, keepAliveInterval)
+      if ('page' in result) return pageResponse(result.page)
+      return json(result.body)
     } catch (error) {
       return errorResponse(describe(error, request))
     }
@@ -193,7 +212,8 @@ export function createDurablyHandler(
     serve(request, () => ROUTES[action])
 
   return {
-    handle: (request, basePath) => serve(request, () => match(request, basePath)),
+    handle: (request, basePath) =>
+      serve(request, () => match(request, basePath, options.dashboard === true)),
     trigger: direct('trigger'),
     runs: direct('runs'),
     run: direct('run'),
@@ -202,6 +222,8 @@ export function createDurablyHandler(
     retry: direct('retry'),
     cancel: direct('cancel'),
     delete: direct('delete'),
+    jobs: direct('jobs'),
+    dashboard: direct('dashboard'),
     subscribe: (request) => streamNow(request, ROUTES.subscribe),
     runsSubscribe: (request) => streamNow(request, ROUTES.runsSubscribe),
   }
@@ -215,9 +237,17 @@ for (const route of Object.values<AnyRoute>(ROUTES)) {
 }
 
 /** The route a request asks for, or the 404/405 that answers it. */
-function match(request: Request, basePath: string): AnyRoute {
-  const pathname = new URL(request.url).pathname
+function match(request: Request, basePath: string, dashboard: boolean): AnyRoute {
+  const url = new URL(request.url)
+  const pathname = url.pathname
   const base = basePath.replace(/\/+$/, '')
+  // The dashboard's own links are relative to `<base>/`: send `<base>` there.
+  if (dashboard && pathname === base && request.method === 'GET') {
+    const location = `${base}/${url.search}`
+    throw new HttpError(308, 'Permanent Redirect', {
+      response: new Response(null, { status: 308, headers: { location } }),
+    })
+  }
   // 0.6.0's word for an unknown route; we answer it as JSON like every other refusal.
   if (!pathname.startsWith(`${base}/`)) throw new HttpError(404, 'Not Found')
   const methods = ROUTES_BY_PATH.get(pathname.slice(base.length))

@@ -46,6 +46,13 @@ export function runFilterOf(url: URL): RunFilter {
   return filter
 }
 
+/** `preview`: cut each run's payload and output to this many characters (`GET /runs`). */
+export function previewLength(url: URL): number | undefined {
+  return integerParam(url, 'preview', 0, MAX_PREVIEW)
+}
+
+const MAX_PREVIEW = 100_000
+
 function integerParam(url: URL, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name)
   if (raw === null) return undefined

@@ -6,7 +6,9 @@
 import { LOG_PERSISTENCE_PLUGIN } from '../plugins/log-persistence.js'
 import { isTerminal, type Run } from '../types.js'
 import { readJsonObject } from './body.js'
-import { optionalJobName, requireRunId, runFilterOf } from './query.js'
+import { dashboardPage } from './dashboard/page.js'
+import { describeJobs } from './jobs.js'
+import { optionalJobName, previewLength, requireRunId, runFilterOf } from './query.js'
 import { HttpError, type StreamError } from './response.js'
 import type { EventSource } from './sse.js'
 import { allRunEvents, runEvents, type StreamItem } from './streams.js'
@@ -27,12 +29,16 @@ export interface RouteContext {
   /** Ask the `authorize` option; throws its refusal. */
   authorize(context: AuthorizeContext): Promise<void>
   mayTrigger(jobName: string): boolean
+  /** Whether the `dashboard` option is on: its page and `GET /jobs` answer only then. */
+  dashboard: boolean
   /** Describe (and report, if it is the server's trouble) an error ending a stream. */
   streamFailure(error: unknown): StreamError
 }
 
 export type JsonResult = { body: unknown }
 export type StreamResult = { events: EventSource<StreamItem> }
+/** A page: the handler answers it with its own headers (a CSP naming the nonce). */
+export type PageResult = { page: { html: string; nonce: string } }
 
 export interface Route<R> {
   path: string
@@ -46,7 +52,9 @@ export interface Route<R> {
 }
 
 export type Routes = {
-  [A in HandlerAction]: Route<A extends StreamAction ? StreamResult : JsonResult>
+  [A in HandlerAction]: Route<
+    A extends StreamAction ? StreamResult : A extends 'dashboard' ? PageResult : JsonResult
+  >
 }
 
 const SUCCESS = { body: { success: true } } as const
@@ -89,6 +97,32 @@ async function trigger(ctx: RouteContext): Promise<JsonResult> {
   return { body: answer }
 }
 
+function requireDashboard(ctx: RouteContext): void {
+  if (!ctx.dashboard) throw new HttpError(404, 'Not Found')
+}
+
+/**
+ * `GET /runs?preview=N` (and `GET /run?runId=&preview=N`): answers that stay small whatever
+ * the runs hold. `payload` and
+ * `output` become their JSON text cut to N characters (`…` marks a cut), and `payloadLength`,
+ * `outputLength` give the full texts' lengths, so a list row never carries a 5 MB payload.
+ */
+function previewOf(run: Run, length: number) {
+  const cut = (value: unknown) => {
+    const text = JSON.stringify(value) ?? 'null'
+    return { text: text.length > length ? `${text.slice(0, length)}…` : text, length: text.length }
+  }
+  const payload = cut(run.payload)
+  const output = run.output === null ? null : cut(run.output)
+  return {
+    ...run,
+    payload: payload.text,
+    payloadLength: payload.length,
+    output: output?.text ?? null,
+    outputLength: output?.length ?? 0,
+  }
+}
+
 /** A POST/DELETE on one run: authorize it, apply the action, answer `{ success: true }`. */
 function runAction(
   path: string,
@@ -119,14 +153,20 @@ export const ROUTES: Routes = {
         action: 'runs',
         ...(filter.jobName ? { jobName: filter.jobName } : {}),
       })
-      return { body: await ctx.durably.getRuns(filter) }
+      const runs = await ctx.durably.getRuns(filter)
+      const preview = previewLength(ctx.url)
+      return { body: preview === undefined ? runs : runs.map((run) => previewOf(run, preview)) }
     },
   },
 
   run: {
     path: '/run',
     method: 'GET',
-    run: async (ctx) => ({ body: await authorizedRun(ctx, 'run') }),
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'run')
+      const preview = previewLength(ctx.url)
+      return { body: preview === undefined ? run : previewOf(run, preview) }
+    },
   },
 
   steps: {
@@ -153,6 +193,26 @@ export const ROUTES: Routes = {
   retry: runAction('/retry', 'POST', 'retry', (durably, runId) => durably.retry(runId)),
   cancel: runAction('/cancel', 'POST', 'cancel', (durably, runId) => durably.cancel(runId)),
   delete: runAction('/run', 'DELETE', 'delete', (durably, runId) => durably.deleteRun(runId)),
+
+  jobs: {
+    path: '/jobs',
+    method: 'GET',
+    async run(ctx) {
+      requireDashboard(ctx)
+      await ctx.authorize({ action: 'jobs' })
+      return { body: describeJobs(ctx.durably, ctx.mayTrigger) }
+    },
+  },
+
+  dashboard: {
+    path: '/',
+    method: 'GET',
+    async run(ctx) {
+      requireDashboard(ctx)
+      await ctx.authorize({ action: 'dashboard' })
+      return { page: dashboardPage() }
+    },
+  },
 
   subscribe: {
     path: '/subscribe',

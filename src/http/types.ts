@@ -13,6 +13,8 @@ export type HandlerAction =
   | 'retry'
   | 'cancel'
   | 'delete'
+  | 'jobs'
+  | 'dashboard'
 
 /** The actions answered with a stream of server-sent events rather than one JSON body. */
 export type StreamAction = 'subscribe' | 'runsSubscribe'
@@ -41,10 +43,25 @@ export interface TriggerResponse {
   runId: string
 }
 
+/** One registered job as `GET /jobs` describes it (a route of the dashboard). */
+export interface JobDescription {
+  name: string
+  /** Whether `POST /trigger` accepts this job (the `triggerableJobs` option). */
+  triggerable: boolean
+  /**
+   * The input schema as JSON Schema (zod 4's `toJSONSchema`, input side), or null when the
+   * job's handle does not expose its schema or the schema has no JSON Schema form.
+   */
+  inputSchema: Record<string, unknown> | null
+  /** The job's cron schedule with its next ticks, or null when it has none. */
+  schedule: { cron: string; timezone: string; upcoming: string[] } | null
+}
+
 /** What the handler uses of a durably instance. */
 export type DurablyLike = Pick<
   Durably,
   | 'jobs'
+  | 'getSchedules'
   | 'getJob'
   | 'getRun'
   | 'getRuns'
