@@ -37,15 +37,16 @@ export function httpTransport(options: HttpHooksOptions): Transport {
   }
 
   const request = async (method: string, target: string, body?: unknown): Promise<unknown> => {
-    const init: RequestInit = { method, headers: await headers() }
-    if (body !== undefined) {
-      ;(init.headers as Headers).set('content-type', 'application/json')
-      init.body = JSON.stringify(body)
-    }
     let response: Response
     try {
+      const init: RequestInit = { method, headers: await headers() }
+      if (body !== undefined) {
+        ;(init.headers as Headers).set('content-type', 'application/json')
+        init.body = JSON.stringify(body)
+      }
       response = await doFetch(target, init)
     } catch (error) {
+      // The network failed, or the headers option or the body could not be made.
       throw new DurablyClientError(`${method} ${target} failed: ${messageOf(error)}`, {
         cause: error,
       })

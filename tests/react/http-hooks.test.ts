@@ -297,6 +297,21 @@ describe('durably/react over HTTP', () => {
       for (const request of seen) expect(request.authorization).toMatch(/^Bearer \d+$/)
     })
 
+    it('surfaces a headers function that throws as a requestError', async () => {
+      const broken = createDurablyHooks<Jobs>({
+        api: server.api,
+        headers: () => {
+          throw new Error('no token yet')
+        },
+      })
+      const { result } = renderHook(() => broken.useJob('greet'))
+      await act(async () => {
+        await result.current.trigger({ name: 'x' }).catch(() => undefined)
+      })
+      expect(result.current.requestError?.message).toContain('no token yet')
+      expect(server.requests).toEqual([])
+    })
+
     it('talks through the fetch option when one is given', async () => {
       const paths: string[] = []
       const traced = createDurablyHooks<Jobs>({
