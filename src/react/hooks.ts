@@ -10,7 +10,7 @@ import { InvalidArgumentError, rejectUnknownKeys } from '../errors.js'
 import { DurablyClientError } from './errors.js'
 import { type HttpHooksOptions, httpTransport } from './http.js'
 import { type LocalDurably, localTransport } from './local.js'
-import { IDLE_VIEW, type RunsView, runStore, runsStore, type Store } from './run-view.js'
+import { IDLE_VIEW, type RunsView, runStores, runsStore, type Store } from './run-view.js'
 import type { Transport } from './transport.js'
 import type {
   AnyJobs,
@@ -149,6 +149,8 @@ function settled(store: Store<RunView>, runId: string): Promise<unknown> {
 }
 
 function hooksOver(transport: Transport): DurablyHooks<AnyJobs> {
+  const runStoreOf = runStores(transport)
+
   function useJob(jobName: string): JobState<unknown, unknown> {
     const [followed, setFollowed] = useState<{ runId: string; store: Store<RunView> } | null>(null)
     const [triggering, setTriggering] = useState(false)
@@ -164,7 +166,7 @@ function hooksOver(transport: Transport): DurablyHooks<AnyJobs> {
         setTriggerError(null)
         try {
           const runId = await transport.trigger(jobName, input, options)
-          const store = runStore(transport, runId, 'pending')
+          const store = runStoreOf(runId, 'pending')
           if (mine === generation.current) {
             setFollowed({ runId, store })
             setTriggering(false)
@@ -219,7 +221,7 @@ function hooksOver(transport: Transport): DurablyHooks<AnyJobs> {
   }
 
   function useRun(runId: string | null | undefined): RunView {
-    const store = useMemo(() => (runId ? runStore(transport, runId) : noStore), [runId])
+    const store = useMemo(() => (runId ? runStoreOf(runId) : noStore), [runId])
     return useStore(store)
   }
 

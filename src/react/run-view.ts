@@ -157,15 +157,54 @@ function refCounted<S>(
  * One run's view, following it while subscribed. `seed` is what the caller already knows
  * (a run just triggered is pending) until the first snapshot arrives.
  */
-export function runStore(transport: Transport, runId: string, seed?: RunStatus): Store<RunView> {
+function runStore(
+  transport: Transport,
+  runId: string,
+  seed: RunStatus | undefined,
+  onStop: () => void,
+): Store<RunView> {
   const initial = withStatus({ ...IDLE_VIEW, isLoading: true }, seed ?? null)
-  return refCounted(initial, (update) =>
-    transport.followRun(runId, {
+  return refCounted(initial, (update) => {
+    const stop = transport.followRun(runId, {
       snapshot: (run) => update((view) => fromSnapshot(view, run)),
       event: (event) => update((view) => applyEvent(view, event)),
       error: (requestError) => update((view) => ({ ...view, isLoading: false, requestError })),
-    }),
-  )
+    })
+    return () => {
+      stop()
+      onStop()
+    }
+  })
+}
+
+/**
+ * Stores of runs, one per run while it is followed: components following the same run share
+ * one stream (a browser keeps about six HTTP/1.1 connections per origin, and each stream
+ * holds one). What a component gets is a handle; the shared store exists only while someone
+ * subscribes, so a render that never subscribes (on a server, say) leaves nothing behind.
+ */
+export function runStores(transport: Transport) {
+  const followed = new Map<string, Store<RunView>>()
+  return (runId: string, seed?: RunStatus): Store<RunView> => {
+    const initial = withStatus({ ...IDLE_VIEW, isLoading: true }, seed ?? null)
+    let joined: Store<RunView> | undefined
+    return {
+      getServerSnapshot: () => initial,
+      getSnapshot: () => (joined ?? followed.get(runId))?.getSnapshot() ?? initial,
+      subscribe(listener) {
+        let store = followed.get(runId)
+        if (!store) {
+          const created = runStore(transport, runId, seed, () => {
+            if (followed.get(runId) === created) followed.delete(runId)
+          })
+          followed.set(runId, created)
+          store = created
+        }
+        joined = store
+        return store.subscribe(listener)
+      },
+    }
+  }
 }
 
 export interface RunsView {

@@ -172,6 +172,16 @@ describe('durably/react over HTTP', () => {
       expect(server.requests).toEqual([])
     })
 
+    it('shares one stream among the components following the same run', async () => {
+      const run = await server.durably.jobs.report.trigger({ parts: 1 })
+      const { result } = renderHook(() => [hooks.useRun(run.id), hooks.useRun(run.id)] as const)
+      await waitFor(() => expect(result.current[1].status).toBe('running'))
+      server.pacer.release()
+      await waitFor(() => expect(result.current[0].status).toBe('completed'))
+      expect(result.current[1].status).toBe('completed')
+      expect(server.requestsTo('/subscribe')).toHaveLength(1)
+    })
+
     it('closes its stream on unmount, so the server drops its listeners', async () => {
       const baseline = server.durably.listenerCount()
       const run = await server.durably.jobs.report.trigger({ parts: 1 })
