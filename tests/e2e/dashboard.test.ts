@@ -156,8 +156,8 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
     return { context, page: await context.newPage() }
   }
 
-  const shot = (page: Page, name: string) =>
-    page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
+  const shot = (page: Page, name: string, fullPage = true) =>
+    page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage })
 
   const row = (page: Page, runId: string) => page.locator(`tr[data-run-id="${runId}"]`)
 
@@ -397,7 +397,7 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
         .locator('tbody tr[data-run-id]')
         .evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.status))
       expect(new Set(statuses)).toEqual(new Set(['pending']))
-      await shot(page, 'runs-phone-dark')
+      await shot(page, 'runs-phone-dark', false)
       await page.getByRole('button', { name: 'Older →' }).click()
       await page.locator('.pager', { hasText: 'Page 2' }).waitFor()
       expect(await page.locator('tbody tr[data-run-id]').count()).toBeGreaterThan(0)

@@ -364,12 +364,29 @@ export function dashboardClient(): void {
     }
     source.onmessage = handle
     source.addEventListener('snapshot', (message) => handle(message as MessageEvent))
-    source.onopen = () => setLive('live')
-    source.onerror = () =>
-      setLive(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting')
-    teardown.push(() => source.close())
+    // The header says live while any stream of the view is open: a run's own stream ends
+    // when the run settles, the run-level one stays.
+    sources.add(source)
+    const update = () => {
+      const states = [...sources].map((open) => open.readyState)
+      setLive(
+        states.includes(EventSource.OPEN)
+          ? 'live'
+          : states.includes(EventSource.CONNECTING)
+            ? 'reconnecting'
+            : 'closed',
+      )
+    }
+    source.onopen = update
+    source.onerror = update
+    teardown.push(() => {
+      sources.delete(source)
+      source.close()
+    })
     return source
   }
+
+  const sources = new Set<EventSource>()
 
   function setLive(state: 'live' | 'reconnecting' | 'closed' | 'idle'): void {
     live.dataset.state = state
@@ -1026,7 +1043,10 @@ export function dashboardClient(): void {
     // stream stays, so a retry (here or elsewhere) is seen and this one is followed again.
     let runStream: EventSource | undefined
     const follow = () => {
-      runStream?.close()
+      if (runStream) {
+        runStream.close()
+        sources.delete(runStream)
+      }
       runStream = stream('subscribe', { runId: id }, (event) => {
         // A refusal or failure ends a stream as `{ error, status }` (the snapshot is a run).
         if (typeof event.status === 'number' && typeof event.error === 'string') {
