@@ -2,7 +2,10 @@ import { defineConfig } from 'tsup'
 
 export default defineConfig([
   {
-    entry: ['src/index.ts'],
+    // durably/react is its own entry: it imports only types and the leaves' lists from the
+    // core, so its files hold the hooks alone, and nothing of React reaches those who import
+    // only `durably`.
+    entry: { index: 'src/index.ts', react: 'src/react/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     // No source maps in the package: dist is unminified, readable ESM/CJS with the source's own
@@ -13,7 +16,7 @@ export default defineConfig([
     clean: ['!cli.js'],
     target: 'es2022',
     platform: 'neutral',
-    external: ['kysely', 'zod'],
+    external: ['kysely', 'zod', 'react'],
   },
   {
     // The `durably` command (package.json "bin"): Node only, ESM, its shebang kept from the
