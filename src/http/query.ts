@@ -39,6 +39,15 @@ export function runFilterOf(url: URL): RunFilter {
   }
   const jobName = optionalJobName(url)
   if (jobName !== undefined) filter.jobName = jobName
+  // Children of one run (`step.invoke`). Passed on as it is: `getRuns` checks the filter, so
+  // a durably without parent runs refuses it (400) rather than ignoring it.
+  const parentRunId = url.searchParams.get('parentRunId')
+  if (parentRunId !== null) {
+    if (parentRunId === '' || parentRunId.length > MAX_ID_LENGTH) {
+      throw new HttpError(400, `parentRunId must be 1 to ${MAX_ID_LENGTH} characters`)
+    }
+    Object.assign(filter, { parentRunId })
+  }
   const limit = integerParam(url, 'limit', 1, MAX_LIMIT)
   if (limit !== undefined) filter.limit = limit
   const offset = integerParam(url, 'offset', 0, MAX_OFFSET)

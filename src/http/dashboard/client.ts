@@ -694,6 +694,20 @@ export function dashboardClient(): void {
       }
     }
     await readLogs()
+    /** Runs this one created with `step.invoke`; null where durably has no parent runs. */
+    let children: RunView[] | null = null
+    const readChildren = async () => {
+      try {
+        children = await api<RunView[]>('runs', {
+          parentRunId: id,
+          limit: 100,
+          preview: LIST_PREVIEW,
+        })
+      } catch {
+        children = null
+      }
+    }
+    await readChildren()
 
     const header = h('div')
     const body = h('div')
@@ -922,7 +936,7 @@ export function dashboardClient(): void {
                   null,
                   log.message,
                   log.data !== null && log.data !== undefined
-                    ? h('pre', null, clip(pretty(log.data), 2000))
+                    ? h('code', { class: 'data' }, clip(JSON.stringify(log.data) ?? '', 2000))
                     : null,
                 ),
               ),
@@ -933,12 +947,23 @@ export function dashboardClient(): void {
     }
 
     const childRuns = () => {
-      const childId = run.waitingFor?.kind === 'child' ? run.waitingFor.runId : undefined
-      if (!childId) return null
-      return [
-        h('h2', null, 'Child runs'),
-        h('ul', null, h('li', null, runLink(childId), ' (waited for)')),
-      ]
+      const waitedFor = run.waitingFor?.kind === 'child' ? run.waitingFor.runId : undefined
+      const list = children ?? []
+      if (!waitedFor && list.length === 0) return null
+      const rows = list.map((child) =>
+        h(
+          'li',
+          { 'data-child-run-id': child.id },
+          runLink(child.id),
+          ` ${child.jobName} `,
+          badge(child.status),
+          child.id === waitedFor ? ' (waited for)' : '',
+        ),
+      )
+      if (waitedFor && !list.some((child) => child.id === waitedFor)) {
+        rows.unshift(h('li', null, runLink(waitedFor), ' (waited for)'))
+      }
+      return [h('h2', null, 'Child runs'), h('ul', { class: 'children' }, rows)]
     }
 
     const act = async (action: 'retry' | 'cancel' | 'delete') => {
@@ -1032,6 +1057,7 @@ export function dashboardClient(): void {
       if (runningStep && steps.some((s) => s.index === runningStep?.index)) runningStep = null
       if (TERMINAL.includes(run.status)) runningStep = null
       if (logs) await readLogs()
+      await readChildren()
       render()
       if (focused) {
         for (const button of header.querySelectorAll('button'))

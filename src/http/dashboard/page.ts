@@ -22,6 +22,7 @@ export function dashboardPage(): { html: string; nonce: string } {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>durably</title>
+<link rel="icon" href="data:,">
 <style nonce="${nonce}">${DASHBOARD_STYLES}</style>
 </head>
 <body>

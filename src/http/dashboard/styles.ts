@@ -107,6 +107,7 @@ dialog::backdrop { background: rgba(0,0,0,.45); }
   .runs td::before { content: attr(data-label); font-size: 12px; color: var(--muted); }
   .timeline li { grid-template-columns: 1fr auto; }
   .timeline .track { grid-column: 1 / -1; grid-row: 2; }
-  .filters label { flex: 1 1 140px; }
+  .filters label, .filters form { flex: 1 1 140px; }
+  .filters form label input { width: 100%; }
 }
 `
