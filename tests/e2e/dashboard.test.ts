@@ -105,6 +105,12 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
     run: async () => null,
   })
 
+  const tinyJob = defineJob({
+    name: 'tiny',
+    input: z.object({ i: z.number() }),
+    run: async () => null,
+  })
+
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true })
     database = await libsqlBackend.create()
@@ -117,6 +123,7 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
         greetJob,
         napJob,
         bulkJob,
+        tinyJob,
       }) as unknown as Durably
     await durably.init()
     const handler = createDurablyHandler(durably, { dashboard: true, keepAliveInterval: 1000 })
@@ -333,6 +340,11 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
       await expect(row(page, delayed.id).locator('.wait').textContent()).resolves.toMatch(
         /^delayed until /,
       )
+      // Every status is on the list by now: the overview the README shows.
+      await page.screenshot({
+        path: `${SHOTS}/runs-overview-1280-light.png`,
+        clip: { x: 0, y: 0, width: 1280, height: 560 },
+      })
     } finally {
       await context.close()
     }
@@ -408,4 +420,27 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
       await context.close()
     }
   })
+
+  it('the runs list pages to the last of 100,000 runs', async () => {
+    const tiny = durably.getJob('tiny')!
+    for (let chunk = 0; chunk < 100; chunk++) {
+      await tiny.batchTrigger(
+        Array.from({ length: 1000 }, (_, i) => ({
+          input: { i: chunk * 1000 + i },
+          options: { delay: 3_600_000 },
+        })),
+      )
+    }
+    const { context, page } = await light()
+    try {
+      await page.goto(`${dashboardUrl}#/?job=tiny&page=1999`)
+      await page.locator('.pager', { hasText: 'Page 2000 · runs 99951–100000' }).waitFor()
+      expect(await page.locator('tbody tr[data-run-id]').count()).toBe(50)
+      expect(await page.getByRole('button', { name: 'Older →' }).isDisabled()).toBe(true)
+      await page.getByRole('button', { name: '← Newer' }).click()
+      await page.locator('.pager', { hasText: 'Page 1999' }).waitFor()
+    } finally {
+      await context.close()
+    }
+  }, 60_000)
 })

@@ -275,6 +275,7 @@ export function dashboardClient(): void {
     let percent = percentOf(progress)
     if (status === 'completed') percent = 100
     wrap.textContent = ''
+    wrap.dataset.status = status
     if (percent === null && !progress) {
       append(wrap, [h('span', { class: 'muted' }, '—')])
       wrap.dataset.percent = ''

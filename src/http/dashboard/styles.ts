@@ -32,6 +32,7 @@ a { color: var(--accent); }
 .live::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%;
   background: var(--pending); margin-right: 6px; vertical-align: middle; }
 .live[data-state="live"]::before { background: var(--completed); }
+.live[data-state="idle"]::before { display: none; }
 main { padding: 16px 20px 40px; max-width: 1400px; margin: 0 auto; }
 main:focus { outline: none; }
 h1 { font-size: 20px; margin: 4px 0 12px; word-break: break-all; }
@@ -62,6 +63,9 @@ table.runs { width: 100%; border-collapse: collapse; background: var(--panel); b
 .progress { min-width: 140px; }
 .bar { height: 8px; background: var(--bar); border-radius: 4px; overflow: hidden; }
 .bar > span { display: block; height: 100%; width: 0; background: var(--running); transition: width .2s; }
+.progress[data-status="completed"] .bar > span { background: var(--completed); }
+.progress[data-status="failed"] .bar > span { background: var(--failed); }
+.progress[data-status="cancelled"] .bar > span { background: var(--cancelled); }
 .progress .msg { font-size: 12px; color: var(--muted); margin-top: 2px; overflow-wrap: anywhere; }
 .wait { font-size: 12px; color: var(--muted); margin-top: 3px; }
 .pager { display: flex; gap: 10px; align-items: center; margin-top: 12px; }
@@ -74,21 +78,21 @@ pre { background: var(--code); padding: 10px; border-radius: 6px; overflow: auto
   white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12.5px; margin: 6px 0; }
 .error-text { color: var(--failed); }
 ol.timeline { list-style: none; padding: 0; margin: 0; }
-.timeline li { display: grid; grid-template-columns: minmax(120px, 220px) 1fr auto; gap: 10px; align-items: center;
+.timeline li { display: grid; grid-template-columns: minmax(120px, 220px) 1fr 15em; gap: 10px; align-items: center;
   padding: 6px 0; border-bottom: 1px solid var(--line); }
 .timeline li:last-child { border-bottom: 0; }
 .timeline .track { position: relative; height: 10px; background: var(--bar); border-radius: 5px; }
 .timeline .track > span { position: absolute; top: 0; bottom: 0; min-width: 3px; border-radius: 5px; background: var(--completed); }
 .timeline li[data-status="failed"] .track > span { background: var(--failed); }
 .timeline li[data-status="running"] .track > span { background: var(--running); }
-.timeline .meta { font-size: 12px; color: var(--muted); white-space: nowrap; }
+.timeline .meta { font-size: 12px; color: var(--muted); white-space: nowrap; text-align: right; }
 .timeline .err { grid-column: 1 / -1; color: var(--failed); font-size: 12.5px; overflow-wrap: anywhere; }
 table.logs { width: 100%; border-collapse: collapse; font-size: 12.5px; }
 .logs td, .logs th { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 .logs code.data { display: block; color: var(--muted); font-size: 12px; overflow-wrap: anywhere; margin-top: 2px; }
 .logs td.level[data-level="warn"] { color: var(--cancelled); }
 .logs td.level[data-level="error"] { color: var(--failed); }
-.jobs { display: grid; gap: 14px; }
+.jobs { display: grid; gap: 14px; grid-template-columns: repeat(auto-fill, minmax(min(100%, 400px), 1fr)); align-items: start; }
 .job h2 { margin-top: 0; }
 .issues { color: var(--failed); margin: 6px 0; padding-left: 18px; }
 .toast { position: fixed; bottom: 16px; right: 16px; max-width: min(420px, calc(100% - 32px)); }
@@ -106,6 +110,7 @@ dialog::backdrop { background: rgba(0,0,0,.45); }
   .runs td { border: 0; padding: 3px 12px; display: grid; grid-template-columns: 92px 1fr; gap: 8px; }
   .runs td::before { content: attr(data-label); font-size: 12px; color: var(--muted); }
   .timeline li { grid-template-columns: 1fr auto; }
+  .timeline .meta { text-align: left; }
   .timeline .track { grid-column: 1 / -1; grid-row: 2; }
   .filters label, .filters form { flex: 1 1 140px; }
   .filters form label input { width: 100%; }
