@@ -286,6 +286,35 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
     }
   })
 
+  it('works with the keyboard alone: find a run, open it, and back out of deleting it', async () => {
+    const [run] = await durably.getRuns({ jobName: 'import-orders', limit: 1 })
+    const { context, page } = await light()
+    try {
+      await page.goto(dashboardUrl)
+      await page.locator('tr[data-run-id]').first().waitFor()
+      // From the top of the page, Tab reaches the search field through the visible controls.
+      let reached = false
+      for (let presses = 0; presses < 12 && !reached; presses++) {
+        await page.keyboard.press('Tab')
+        reached = await page.evaluate(() => document.activeElement?.id === 'search')
+      }
+      expect(reached).toBe(true)
+      await page.keyboard.type(run!.id)
+      await page.keyboard.press('Enter')
+      await page.locator('ol.timeline').waitFor()
+      await page.getByRole('button', { name: 'Delete…' }).focus()
+      await page.keyboard.press('Enter')
+      await page.getByRole('dialog').waitFor()
+      // The dialog starts on the harmless choice; Escape closes it without deleting.
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Keep it')
+      await page.keyboard.press('Escape')
+      await page.getByRole('dialog').waitFor({ state: 'detached' })
+      expect(await durably.getRun(run!.id)).not.toBeNull()
+    } finally {
+      await context.close()
+    }
+  })
+
   it('the trigger form shows zod issues for a wrong input and starts a run for a right one', async () => {
     const { context, page } = await phoneDark()
     try {
