@@ -379,6 +379,35 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
     }
   })
 
+  it('a wait for an event, a child or a kind it does not know is said in words', async () => {
+    const greet = durably.getJob('greet')!
+    const waits = {
+      event: { kind: 'event', step: 'approval', event: 'order/approved' },
+      child: { kind: 'child', step: 'invoke', runId: 'child_run_1', jobName: 'greet' },
+      unknown: { kind: 'telepathy', step: 'think' },
+    }
+    const ids: Record<string, string> = {}
+    for (const [name, wait] of Object.entries(waits)) {
+      const run = await greet.trigger({ name, times: 1 }, { delay: 3_600_000 })
+      await database.exec('UPDATE durably_runs SET wait_for = ? WHERE id = ?', [
+        JSON.stringify(wait),
+        run.id,
+      ])
+      ids[name] = run.id
+    }
+    const { context, page } = await light()
+    try {
+      await page.goto(dashboardUrl)
+      const words = (id: string) => row(page, id).locator('.wait').textContent()
+      await row(page, ids.unknown!).waitFor()
+      await expect(words(ids.event!)).resolves.toBe('waiting for event order/approved')
+      await expect(words(ids.child!)).resolves.toBe('waiting for child run child_run_1')
+      await expect(words(ids.unknown!)).resolves.toBe('waiting: telepathy')
+    } finally {
+      await context.close()
+    }
+  })
+
   it('a 5 MB payload is cut in the list and on the run page, and shown whole on demand', async () => {
     const blob = 'x'.repeat(5 * 1024 * 1024)
     const run = await durably.getJob('bulk')!.trigger({ blob }, { delay: 3_600_000 })
