@@ -420,6 +420,8 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
       await page.goto(dashboardUrl)
       await row(page, run.id).waitFor()
       expect(Math.max(...listBodies)).toBeLessThan(1024 * 1024)
+      const shown = await row(page, run.id).locator('.payload').textContent()
+      expect(shown).toBe(`${JSON.stringify({ blob }).slice(0, 120)}…`)
       await row(page, run.id).locator('a').click()
       await expect(page.locator('pre[data-section="payload"]').textContent()).resolves.toHaveLength(
         4001,

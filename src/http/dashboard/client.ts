@@ -633,7 +633,18 @@ export function dashboardClient(): void {
         { class: 'id', 'data-label': 'Run' },
         h('a', { href: `#/run/${encodeURIComponent(run.id)}`, 'data-key': run.id }, run.id),
       ),
-      h('td', { 'data-label': 'Job' }, run.jobName),
+      h(
+        'td',
+        { 'data-label': 'Job' },
+        h(
+          'div',
+          null,
+          run.jobName,
+          // The payload's start (the list asks for it cut), for telling runs of one job apart.
+          typeof run.payload === 'string' &&
+            h('div', { class: 'payload', title: run.payload }, run.payload),
+        ),
+      ),
       h(
         'td',
         { 'data-label': 'Status' },

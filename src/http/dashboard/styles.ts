@@ -53,6 +53,8 @@ table.runs { width: 100%; border-collapse: collapse; background: var(--panel); b
 .runs th { font-size: 12px; color: var(--muted); font-weight: 600; background: var(--bg); }
 .runs tr:last-child td { border-bottom: 0; }
 .runs td.id a { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
+.runs .payload { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; color: var(--muted);
+  max-width: 30ch; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; margin-top: 2px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600;
   border: 1px solid currentColor; white-space: nowrap; }
 .badge[data-status="pending"] { color: var(--pending); }
@@ -107,7 +109,8 @@ dialog::backdrop { background: rgba(0,0,0,.45); }
   .runs thead { display: none; }
   table.runs { background: transparent; border: 0; }
   .runs tr { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; margin-bottom: 10px; padding: 6px 0; }
-  .runs td { border: 0; padding: 3px 12px; display: grid; grid-template-columns: 92px 1fr; gap: 8px; }
+  .runs td { border: 0; padding: 3px 12px; display: grid; grid-template-columns: 92px minmax(0, 1fr); gap: 8px; }
+  .runs .payload { max-width: 100%; }
   .runs td::before { content: attr(data-label); font-size: 12px; color: var(--muted); }
   .timeline li { grid-template-columns: 1fr auto; }
   .timeline .meta { text-align: left; }
