@@ -70,7 +70,7 @@ const server = serve({ fetch: (request) => handler.handle(request, '/durably'), 
 await new Promise((resolve) => server.once('listening', resolve))
 const { port } = server.address() as { port: number }
 const browser = await chromium.launch({ executablePath: findChromium()!, args: ['--no-sandbox'] })
-const page = await browser.newPage({ viewport: { width: 1280, height: 520 }, colorScheme: 'light' })
+const page = await browser.newPage({ viewport: { width: 1280, height: 548 }, colorScheme: 'light' })
 await page.goto(`http://127.0.0.1:${port}/durably/`)
 await page.locator(`tr[data-run-id="${running.id}"] .progress[data-percent="60"]`).waitFor()
 await page.locator('tr[data-status="pending"] .wait', { hasText: 'sleeping' }).waitFor()
