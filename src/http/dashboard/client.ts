@@ -133,15 +133,16 @@ export function dashboardClient(): void {
     return url.toString()
   }
 
-  class ApiError extends Error {
-    constructor(
-      readonly status: number,
-      message: string,
-      readonly issues: { path?: (string | number)[]; message: string }[] = [],
-    ) {
-      super(message)
-    }
+  // Plain objects rather than a class: an app's bundler that lowers classes would put its
+  // helpers outside this function, where the page cannot see them.
+  interface ApiError extends Error {
+    status: number
+    issues: { path?: (string | number)[]; message: string }[]
   }
+  const apiError = (status: number, message: string, issues: ApiError['issues'] = []) =>
+    Object.assign(new Error(message), { status, issues }) as ApiError
+  const isApiError = (error: unknown): error is ApiError =>
+    error instanceof Error && typeof (error as Partial<ApiError>).status === 'number'
 
   async function api<T>(
     path: string,
@@ -158,7 +159,7 @@ export function dashboardClient(): void {
     }
     if (!response.ok) {
       const failure = (body ?? {}) as { error?: string; issues?: ApiError['issues'] }
-      throw new ApiError(
+      throw apiError(
         response.status,
         failure.error ?? `${response.status} ${response.statusText}`,
         failure.issues ?? [],
@@ -494,7 +495,7 @@ export function dashboardClient(): void {
             },
             (error: unknown) =>
               say(
-                error instanceof ApiError && error.status === 404
+                isApiError(error) && error.status === 404
                   ? `No run has the id ${id}`
                   : messageOf(error),
                 true,
@@ -700,7 +701,7 @@ export function dashboardClient(): void {
       } catch (error) {
         logs = null
         logsNote =
-          error instanceof ApiError && error.status === 404
+          isApiError(error) && error.status === 404
             ? 'Logs are not stored (withLogPersistence() is not installed); new ones appear here live.'
             : messageOf(error)
       }
@@ -1056,7 +1057,7 @@ export function dashboardClient(): void {
       try {
         run = await api<RunView>('run', { runId: id, preview: RUN_PREVIEW })
       } catch (error) {
-        if (error instanceof ApiError && error.status === 404) {
+        if (isApiError(error) && error.status === 404) {
           main.textContent = ''
           append(main, [
             h('p', null, `Run ${id} no longer exists. `, h('a', { href: '#/' }, 'Back to runs')),
@@ -1191,7 +1192,7 @@ export function dashboardClient(): void {
             )
             append(issues, [h('p', { class: 'ok' }, 'Triggered run ', runLink(runId))])
           } catch (error) {
-            const found = error instanceof ApiError ? error.issues : []
+            const found = isApiError(error) ? error.issues : []
             append(issues, [
               h(
                 'ul',
