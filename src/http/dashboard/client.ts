@@ -859,7 +859,7 @@ export function dashboardClient(): void {
       )
       const end = Math.max(
         ...steps.map((s) => new Date(s.completedAt).getTime()),
-        Date.now() * (runningStep ? 1 : 0),
+        runningStep ? Date.now() : 0,
         start + 1,
       )
       const span = Math.max(1, end - start)
