@@ -25,6 +25,7 @@ import { type DurablyOptions, resolveOptions } from './options.js'
 import { createRegistry } from './registry.js'
 import { createRunAdmin, type PurgeOptions, validateRunFilter } from './runs.js'
 import { createScheduler, type ScheduleInfo } from './schedules.js'
+import { createSender, type SendOptions, type SentEvent } from './send.js'
 import { createLegacyStorage, type Storage } from './store/legacy-storage.js'
 import { openStore } from './store/open.js'
 import type { WorkListener } from './store/postgres-listener.js'
@@ -85,6 +86,18 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
   deleteRun(runId: string): Promise<void>
   /** Each scheduled job's cron, time zone and next ticks. */
   getSchedules(): ScheduleInfo[]
+  /**
+   * Send an event: every run waiting in `step.waitForEvent` for this name, whose `match`
+   * the data holds, resumes; a run that reaches such a wait later takes it then.
+   * @example await durably.sendEvent('order/approved', { orderId: 'o_1' }, { id: webhookId })
+   */
+  sendEvent(event: string, data: unknown, options?: SendOptions): Promise<SentEvent>
+  /**
+   * Send one run an event named `name` (a signal): its `step.waitForEvent` for that name
+   * takes it, now or when it gets there. NotFoundError for a missing run, ConflictError
+   * for a finished one.
+   */
+  signal(runId: string, name: string, data: unknown, options?: SendOptions): Promise<SentEvent>
   /** Delete old finished runs; returns how many were removed. */
   purgeRuns(options: PurgeOptions): Promise<number>
   /** The run's events as a stream that closes after its terminal event. */
@@ -164,6 +177,7 @@ export function createDurably(options: DurablyOptions): Durably {
   const worker = createWorker(core)
   const scheduler = createScheduler(core, registry.handleOf)
   const admin = createRunAdmin(core, { cancel: (runId) => worker.cancelLocal(runId) })
+  const sender = createSender(core)
   let listener: WorkListener | undefined
 
   const startWorker = () => {
@@ -275,6 +289,8 @@ export function createDurably(options: DurablyOptions): Durably {
     deleteRun: admin.deleteRun,
     purgeRuns: admin.purgeRuns,
     getSchedules: () => scheduler.list(registry.definitions()),
+    sendEvent: sender.sendEvent,
+    signal: sender.signal,
 
     subscribe(runId) {
       if (typeof runId !== 'string' || runId.length === 0) {
@@ -327,6 +343,8 @@ const DURABLY_MEMBERS = {
   deleteRun: true,
   purgeRuns: true,
   getSchedules: true,
+  sendEvent: true,
+  signal: true,
   subscribe: true,
   on: true,
   onError: true,

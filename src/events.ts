@@ -45,7 +45,10 @@ export interface RunProgressEvent extends RunEventBase {
   type: 'run:progress'
   progress: Progress
 }
-/** A run handed its worker back to wait (a sleep); it resumes with `run:start` when due. */
+/**
+ * A run handed its worker back to wait (a sleep, an event, a child); it resumes with
+ * `run:start` when due or woken.
+ */
 export interface RunWaitEvent extends RunEventBase {
   type: 'run:wait'
   waitingFor: WaitingFor
@@ -71,6 +74,37 @@ export interface StepFailEvent extends RunEventBase {
   stepIndex: number
   error: string
 }
+/** `sendEvent` or `signal` stored an event in this process (`duplicate`: its id existed). */
+export interface EventSendEvent extends EventBase {
+  type: 'event:send'
+  eventId: string
+  event: string
+  /** The run a signal is addressed to; null for an event sent to every waiting run. */
+  targetRunId: string | null
+  duplicate: boolean
+}
+/** A run's `step.waitForEvent` took an event. */
+export interface EventReceiveEvent extends RunEventBase {
+  type: 'event:receive'
+  stepName: string
+  eventId: string
+  event: string
+}
+/** A run's `step.invoke` created its child run. */
+export interface ChildStartEvent extends RunEventBase {
+  type: 'child:start'
+  stepName: string
+  childRunId: string
+  childJobName: string
+}
+/** A run's `step.invoke` ended: its child finished (or the wait for it timed out). */
+export interface ChildFinishEvent extends RunEventBase {
+  type: 'child:finish'
+  stepName: string
+  childRunId: string
+  childJobName: string
+  status: 'completed' | 'failed' | 'cancelled' | 'timed-out'
+}
 export interface LogWriteEvent extends RunEventBase {
   type: 'log:write'
   stepName: string | null
@@ -92,6 +126,7 @@ export const WORKER_ERROR_CONTEXTS = [
   'replay',
   'log-persistence',
   'schedule',
+  'wait',
 ] as const
 
 export type WorkerErrorContext = (typeof WORKER_ERROR_CONTEXTS)[number]
@@ -117,6 +152,10 @@ export interface DurablyEventMap {
   'step:complete': StepCompleteEvent
   'step:fail': StepFailEvent
   'log:write': LogWriteEvent
+  'event:send': EventSendEvent
+  'event:receive': EventReceiveEvent
+  'child:start': ChildStartEvent
+  'child:finish': ChildFinishEvent
   'worker:error': WorkerErrorEvent
 }
 
@@ -144,6 +183,10 @@ export const EVENT_TYPES = [
   'step:complete',
   'step:fail',
   'log:write',
+  'event:send',
+  'event:receive',
+  'child:start',
+  'child:finish',
   'worker:error',
 ] as const satisfies readonly EventType[]
 

@@ -22,9 +22,13 @@ export {
   ValidationError,
 } from './errors.js'
 export type {
+  ChildFinishEvent,
+  ChildStartEvent,
   DurablyEvent,
   DurablyEventMap,
   ErrorHandler,
+  EventReceiveEvent,
+  EventSendEvent,
   EventType,
   LogWriteEvent,
   RunCancelEvent,
@@ -64,10 +68,15 @@ export type {
   BatchTriggerInput,
   HandleOf,
   HandlesOf,
+  InvokableJob,
+  InvokeInput,
+  InvokeOptions,
+  InvokeOutput,
   JobDefinition,
   JobHandle,
   StepContext,
   TriggerOptions,
+  WaitForEventOptions,
 } from './job.js'
 export { defineJob } from './job.js'
 export type { DialectLike, DurablyOptions } from './options.js'
@@ -75,6 +84,7 @@ export { withLogPersistence } from './plugins/log-persistence.js'
 export type { PurgeOptions } from './runs.js'
 export type { ScheduleDefinition } from './schedule.js'
 export type { ScheduleInfo } from './schedules.js'
+export type { SendOptions, SentEvent } from './send.js'
 export type { Jsonify } from './serialize.js'
 export type {
   CreateLogInput,
@@ -86,6 +96,8 @@ export type {
 export type { ListenClient, ListenPool } from './store/postgres-listener.js'
 export type {
   Database,
+  DurablyEventKeysTable,
+  DurablyEventsTable,
   DurablyLogsTable,
   DurablyRunsTable,
   DurablySchemaVersionsTable,
@@ -99,7 +111,9 @@ export type {
   ClaimedRun,
   CreatedRun,
   Decoded,
+  EventQuery,
   Lease,
+  NewEvent,
   NewLog,
   NewRun,
   NewStep,
@@ -107,6 +121,9 @@ export type {
   RunQueue,
   RunRepository,
   Store,
+  StoredEvent,
+  Suspension,
+  WakeCondition,
 } from './store/store.js'
 export type {
   Log,

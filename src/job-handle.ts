@@ -49,6 +49,7 @@ export function createJobHandle(
       createdAt,
       availableAt,
       waitingFor: waitingFor && JSON.stringify(waitingFor),
+      parentRunId: null,
     }
   }
 

@@ -30,6 +30,31 @@ export interface StepContext {
   sleep(name: string, ms: number): Promise<void>
   /** Like `sleep`, until an instant (a Date or an ISO-8601 string). */
   sleepUntil(name: string, until: Date | string): Promise<void>
+  /**
+   * Wait, without holding a worker, for an event sent with `durably.sendEvent` (or a signal
+   * sent to this run with `durably.signal`) named `event` whose data holds every key of
+   * `match` with an equal value; resolves with its data, or `null` after `timeout` ms.
+   * An event sent after this run was created and before the wait began is not missed: the
+   * wait takes the oldest such event this run has not taken yet.
+   * @example const approval = await step.waitForEvent('approval', { event: 'order/approved',
+   *   match: { orderId }, timeout: 86_400_000, schema: z.object({ by: z.string() }) })
+   */
+  waitForEvent<TData = unknown>(
+    name: string,
+    options: WaitForEventOptions<TData>,
+  ): Promise<TData | null>
+  /**
+   * Run another registered job as a child of this run and wait for it without holding a
+   * worker: resolves with the child's output; rejects (failing this step) with the child's
+   * error if it fails or is cancelled, with `TimeoutError` after `timeout` ms (the child is
+   * then cancelled). The child is created once per step, however often the parent replays.
+   */
+  invoke<TJob extends InvokableJob>(
+    name: string,
+    job: TJob,
+    input: InvokeInput<TJob>,
+    options?: InvokeOptions,
+  ): Promise<Jsonify<InvokeOutput<TJob>>>
   /** Report progress; persisted in order, coalesced when reported faster than it is written. */
   progress(current: number, total?: number, message?: string): void
   log: {
@@ -38,6 +63,39 @@ export interface StepContext {
     error(message: string, data?: unknown): void
   }
 }
+
+export interface WaitForEventOptions<TData = unknown> {
+  /** The event's name, as given to `sendEvent` (or to `signal` for this run). */
+  event: string
+  /** Only events whose data has these values at these top-level keys (compared as JSON). */
+  match?: Record<string, unknown>
+  /** Resolve with `null` once this many milliseconds have passed without a matching event. */
+  timeout?: number
+  /** Validate (and type) the event's data; a mismatch fails the wait with `ValidationError`. */
+  schema?: ZodType<TData, unknown>
+}
+
+export interface InvokeOptions {
+  /** Fail the step with `TimeoutError`, and cancel the child, after this many milliseconds. */
+  timeout?: number
+}
+
+/** What `step.invoke` accepts: a job definition or the handle `register` returned for it. */
+export type InvokableJob = { readonly name: string }
+
+export type InvokeInput<TJob> = TJob extends { input: ZodType<unknown, infer TTriggerInput> }
+  ? TTriggerInput
+  : TJob extends { trigger(input: infer TInput, ...rest: never[]): unknown }
+    ? TInput
+    : unknown
+
+export type InvokeOutput<TJob> = TJob extends {
+  run: (...args: never[]) => Promise<infer TOutput>
+}
+  ? TOutput
+  : TJob extends { getRun(id: string): Promise<Run<infer TOutput> | null> }
+    ? TOutput
+    : unknown
 
 export interface JobDefinition<
   TName extends string = string,

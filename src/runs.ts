@@ -7,6 +7,7 @@ import { type Core, isoNow } from './engine/core.js'
 import { ConflictError, InvalidArgumentError, NotFoundError, rejectUnknownKeys } from './errors.js'
 import {
   isRunStatus,
+  isTerminal,
   RUN_STATUSES,
   type Run,
   type RunFilter,
@@ -54,6 +55,17 @@ export function createRunAdmin(core: Core, local: { cancel(runId: string): void 
     throw new ConflictError(`${action}: run ${run.id} is ${status}; ${rule}`)
   }
 
+  /** Children `step.invoke` created go with their parent, and theirs with them. */
+  async function cancelChildren(parentRunId: string): Promise<void> {
+    const now = isoNow(core)
+    for (const child of await core.store.getRuns({ parentRunId })) {
+      if (isTerminal(child.status) || !(await core.store.cancelRun(child.id, now))) continue
+      local.cancel(child.id)
+      core.emitter.emit({ type: 'run:cancel', runId: child.id, jobName: child.jobName })
+      await cancelChildren(child.id)
+    }
+  }
+
   return {
     async retry(runId) {
       const run = await transition(
@@ -75,6 +87,7 @@ export function createRunAdmin(core: Core, local: { cancel(runId: string): void 
       )
       local.cancel(run.id)
       core.emitter.emit({ type: 'run:cancel', runId: run.id, jobName: run.jobName })
+      await cancelChildren(run.id)
     },
 
     async deleteRun(runId) {
@@ -128,6 +141,7 @@ const PURGE_OPTION_KEYS = [
 const RUN_FILTER_KEYS = [
   'status',
   'jobName',
+  'parentRunId',
   'limit',
   'offset',
 ] as const satisfies readonly (keyof RunFilter)[]
@@ -141,7 +155,7 @@ export function validateRunFilter<F extends RunFilter>(
   if (typeof filter !== 'object' || Array.isArray(filter))
     throw new InvalidArgumentError(`${where}: filter must be an object`)
   rejectUnknownKeys(filter, RUN_FILTER_KEYS, where)
-  const { status, jobName, limit, offset } = filter
+  const { status, jobName, parentRunId, limit, offset } = filter
   if (status !== undefined && !isRunStatus(status)) {
     throw new InvalidArgumentError(
       `${where}: unknown status "${String(status)}" (one of ${RUN_STATUSES.join(', ')})`,
@@ -149,6 +163,8 @@ export function validateRunFilter<F extends RunFilter>(
   }
   if (jobName !== undefined && typeof jobName !== 'string')
     throw new InvalidArgumentError(`${where}: jobName must be a string`)
+  if (parentRunId !== undefined && (typeof parentRunId !== 'string' || parentRunId === ''))
+    throw new InvalidArgumentError(`${where}: parentRunId must be a non-empty string`)
   if (limit !== undefined) checkCount(limit, 'limit', where)
   if (offset !== undefined) checkCount(offset, 'offset', where)
   return filter

@@ -23,14 +23,36 @@ export function isTerminal(status: RunStatus): status is TerminalStatus {
 }
 
 /**
- * Why a pending run is not claimable yet: it waits for a time (a delayed start, a sleep).
- * `null` on a run means it waits only for a free worker.
+ * Why a pending run is not claimable yet: a time (a delayed start, a sleep), an event or
+ * signal, or a child run. `until` is the time it resumes anyway (a timeout); a wait without
+ * one has none. `null` on a run means it waits only for a free worker.
  */
 export type WaitingFor =
   | { kind: 'delay'; until: string }
   | { kind: 'sleep'; until: string; step: string }
+  | {
+      kind: 'event'
+      step: string
+      stepIndex: number
+      event: string
+      match?: Record<string, unknown>
+      until?: string
+    }
+  | {
+      kind: 'child'
+      step: string
+      stepIndex: number
+      runId: string
+      jobName: string
+      until?: string
+    }
 
-export const WAIT_KINDS = ['delay', 'sleep'] as const satisfies readonly WaitingFor['kind'][]
+export const WAIT_KINDS = [
+  'delay',
+  'sleep',
+  'event',
+  'child',
+] as const satisfies readonly WaitingFor['kind'][]
 
 export interface Progress {
   current: number
@@ -51,10 +73,15 @@ export interface Run<TOutput = unknown> {
   progress: Progress | null
   idempotencyKey: string | null
   concurrencyKey: string | null
-  /** The earliest moment a pending run may be claimed (its creation, a delay, a sleep's end). */
+  /**
+   * The earliest moment a pending run may be claimed (its creation, a delay, a sleep's end,
+   * a wait's timeout); null for a wait that has no timeout.
+   */
   availableAt: string | null
   /** What a pending run waits for besides a worker; null when nothing. */
   waitingFor: WaitingFor | null
+  /** The run whose `step.invoke` created this one; null for a run triggered otherwise. */
+  parentRunId: string | null
   /** Index the next new step will get: the number of completed steps. */
   currentStepIndex: number
   /** Number of completed steps. */
@@ -98,6 +125,8 @@ export interface Log {
 export interface RunFilter {
   status?: RunStatus
   jobName?: string
+  /** Only the children `step.invoke` created for this run. */
+  parentRunId?: string
   limit?: number
   offset?: number
 }

@@ -38,7 +38,15 @@ export async function executeRun(
     core.followSchedule(jobName, run.idempotencyKey)
     // A first claim has nothing to replay: skip the read.
     const recordedSteps = lease.generation > 1 ? await readRecordedSteps(core, control, run.id) : []
-    const steps = createStepContext({ core, jobName, runId: run.id, lease, control, recordedSteps })
+    const steps = createStepContext({
+      core,
+      jobName,
+      runId: run.id,
+      lease,
+      control,
+      recordedSteps,
+      resumedWait: claimed.resumedWait,
+    })
     let result: unknown
     try {
       result = await definition.run(steps.context, payload as never)

@@ -12,6 +12,7 @@ import type { LogLevel, Progress, WaitingFor } from '../types.js'
 import type { ExecutionControl } from './control.js'
 import { type Core, isoNow } from './core.js'
 import { persist } from './persist.js'
+import { type BegunStep, createWaits, type StepOutcome } from './waits.js'
 
 export interface StepContextHandle {
   context: StepContext
@@ -28,16 +29,9 @@ interface StepScope {
   lease: Lease
   control: ExecutionControl
   recordedSteps: readonly RecordedStep[]
+  /** The wait the run was suspended in when claimed, if any. */
+  resumedWait: WaitingFor | null
 }
-
-/** A step that is to execute now: what `commitStep` needs to record its outcome. */
-interface BegunStep {
-  name: string
-  index: number
-  startedAt: number
-}
-
-type StepOutcome = { ok: true; json: string | null } | { ok: false; error: string }
 
 export function createStepContext(scope: StepScope): StepContextHandle {
   const { core, jobName, runId, lease, control } = scope
@@ -156,86 +150,6 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     return result.value
   }
 
-  /**
-   * A durable sleep is a step whose output is its wake-up time. The first time, the step is
-   * recorded and the run handed back (claimable at that time) in one fenced write; the
-   * execution then ends. On replay the recorded time wins: past it, the sleep returns at
-   * once; before it (woken early, by a retry, say), the run is handed back again.
-   */
-  async function sleepUntil(method: string, name: unknown, until: number): Promise<void> {
-    if (typeof name !== 'string' || name.length === 0) {
-      throw new InvalidArgumentError(
-        `step.${method} in run ${runId}: the step name must be a non-empty string`,
-      )
-    }
-    const started = beginStep(name)
-    let wakeAt: string
-    let record: NewStep | undefined
-    if ('recorded' in started) {
-      wakeAt = recordedWakeTime(started.recorded, name)
-      if (Date.parse(wakeAt) <= core.now()) return
-    } else {
-      wakeAt = new Date(until).toISOString()
-      const json = JSON.stringify({ until: wakeAt })
-      if (until <= core.now()) return commitStep(started.begun, { ok: true, json })
-      record = stepRecord(started.begun, { ok: true, json })
-    }
-    const waitingFor: WaitingFor = { kind: 'sleep', until: wakeAt, step: name }
-    const suspension = {
-      ...(record ? { step: record } : {}),
-      availableAt: wakeAt,
-      waitingFor: JSON.stringify(waitingFor),
-      now: isoNow(core),
-    }
-    await fenced(() => core.store.suspendRun(lease, suspension))
-    control.stop('suspended')
-    core.emitter.emit({ type: 'run:wait', runId, jobName, waitingFor })
-    control.checkpoint()
-  }
-
-  function recordedWakeTime(recorded: RecordedStep, name: string): string {
-    const until =
-      recorded.output.ok &&
-      recorded.output.value !== null &&
-      typeof recorded.output.value === 'object'
-        ? (recorded.output.value as { until?: unknown }).until
-        : undefined
-    if (typeof until !== 'string' || Number.isNaN(Date.parse(until))) {
-      throw new SerializationError(
-        `Step "${name}" of run ${runId} is not a recorded sleep (was a step.run renamed to a sleep?)`,
-      )
-    }
-    return until
-  }
-
-  function sleep(name: string, ms: number): Promise<void> {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `step.sleep("${String(name)}") in run ${runId}: ms must be a finite, non-negative number, got ${String(ms)}`,
-        ),
-      )
-    }
-    return sleepUntil('sleep', name, core.now() + ms)
-  }
-
-  function sleepUntilDate(name: string, until: Date | string): Promise<void> {
-    const at =
-      until instanceof Date
-        ? until.getTime()
-        : typeof until === 'string'
-          ? Date.parse(until)
-          : Number.NaN
-    if (Number.isNaN(at)) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `step.sleepUntil("${String(name)}") in run ${runId}: expected a Date or an ISO-8601 string`,
-        ),
-      )
-    }
-    return sleepUntil('sleepUntil', name, at)
-  }
-
   function progress(current: number, total?: number, message?: string) {
     if (typeof current !== 'number' || !Number.isFinite(current)) {
       throw new InvalidArgumentError(
@@ -292,13 +206,26 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     }
   }
 
+  const waits = createWaits({
+    core,
+    jobName,
+    runId,
+    lease,
+    control,
+    recordedSteps: scope.recordedSteps,
+    resumedWait: scope.resumedWait,
+    beginStep,
+    stepRecord,
+    commitStep,
+    fenced,
+  })
+
   return {
     context: {
       runId,
       signal: control.signal,
       run,
-      sleep,
-      sleepUntil: sleepUntilDate,
+      ...waits,
       progress,
       log: { info: log('info'), warn: log('warn'), error: log('error') },
     },

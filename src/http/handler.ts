@@ -107,6 +107,10 @@ export interface DurablyHandler {
   jobs(request: Request): Promise<Response>
   /** GET / : the dashboard page (with the `dashboard` option); mount it at a path ending in `/`. */
   dashboard(request: Request): Promise<Response>
+  /** POST /events: `{ event, data, id? }` → `durably.sendEvent`; answers `{ id, duplicate }`. */
+  events(request: Request): Promise<Response>
+  /** POST /signal?runId=: `{ name, data, id? }` → `durably.signal`; answers `{ id, duplicate }`. */
+  signal(request: Request): Promise<Response>
 }
 
 type AnyRoute = Route<JsonResult> | Route<StreamResult> | Route<PageResult>
@@ -224,6 +228,8 @@ export function createDurablyHandler(
     delete: direct('delete'),
     jobs: direct('jobs'),
     dashboard: direct('dashboard'),
+    events: direct('events'),
+    signal: direct('signal'),
     subscribe: (request) => streamNow(request, ROUTES.subscribe),
     runsSubscribe: (request) => streamNow(request, ROUTES.runsSubscribe),
   }

@@ -141,7 +141,40 @@ function runAction(
   }
 }
 
+/** The `data` and `id` of an event or signal body; the durably call checks the rest. */
+function messageOf(body: Record<string, unknown>, nameKey: 'event' | 'name') {
+  const { data, id } = body
+  const name = body[nameKey]
+  if (typeof name !== 'string' || name === '') throw new HttpError(400, `${nameKey} is required`)
+  if (id !== undefined && typeof id !== 'string') {
+    throw new HttpError(400, 'id must be a string when given')
+  }
+  return { name, data, options: id === undefined ? undefined : { id } }
+}
+
 export const ROUTES: Routes = {
+  events: {
+    path: '/events',
+    method: 'POST',
+    async run(ctx) {
+      const body = await readJsonObject(ctx.request, ctx.maxBodyBytes)
+      const { name, data, options } = messageOf(body, 'event')
+      await ctx.authorize({ action: 'events' })
+      return { body: await ctx.durably.sendEvent(name, data, options) }
+    },
+  },
+
+  signal: {
+    path: '/signal',
+    method: 'POST',
+    async run(ctx) {
+      const run = await authorizedRun(ctx, 'signal')
+      const body = await readJsonObject(ctx.request, ctx.maxBodyBytes)
+      const { name, data, options } = messageOf(body, 'name')
+      return { body: await ctx.durably.signal(run.id, name, data, options) }
+    },
+  },
+
   trigger: { path: '/trigger', method: 'POST', run: trigger },
 
   runs: {

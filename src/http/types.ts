@@ -15,6 +15,8 @@ export type HandlerAction =
   | 'delete'
   | 'jobs'
   | 'dashboard'
+  | 'events'
+  | 'signal'
 
 /** The actions answered with a stream of server-sent events rather than one JSON body. */
 export type StreamAction = 'subscribe' | 'runsSubscribe'
@@ -70,6 +72,8 @@ export type DurablyLike = Pick<
   | 'retry'
   | 'cancel'
   | 'deleteRun'
+  | 'sendEvent'
+  | 'signal'
   | 'subscribe'
   | 'on'
   | 'hasPlugin'

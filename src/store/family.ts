@@ -4,7 +4,13 @@
  * commit, the one-statement batch insert, the migration lock and how values come back.
  * Nothing outside the family files branches on a family's name.
  */
-import { type ColumnDefinitionBuilder, type Dialect, DummyDriver, Kysely } from 'kysely'
+import {
+  type ColumnDefinitionBuilder,
+  type Dialect,
+  DummyDriver,
+  Kysely,
+  type RawBuilder,
+} from 'kysely'
 import { InvalidArgumentError } from '../errors.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -41,6 +47,13 @@ export interface SqlFamily {
   claimNextRun(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null>
   commitStep(db: Kysely<Database>, lease: Lease, step: NewStep): Promise<boolean>
   suspendRun(db: Kysely<Database>, lease: Lease, suspension: Suspension): Promise<boolean>
+  /**
+   * The JSON array of `json`'s values at `keys` (a JSON array of names), as text: the
+   * correlation `match` is compared by. Used on both sides of every comparison.
+   */
+  correlation(json: RawBuilder<unknown>, keys: RawBuilder<unknown>): RawBuilder<string>
+  /** A subquery of the given strings, for `x NOT IN (…)`. */
+  textList(values: readonly string[]): RawBuilder<string>
   /** The earliest `available_at` after `now` of a pending run of these jobs (ISO), or null. */
   nextWakeAt(db: Kysely<Database>, jobNames: readonly string[], now: string): Promise<string | null>
   /** Insert all rows in one statement; rows whose idempotency key exists are skipped. */

@@ -5,8 +5,9 @@
  */
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely'
 import { DatabaseError } from '../errors.js'
-import type { Progress, Run, RunFilter, RunStatus } from '../types.js'
+import type { Progress, Run, RunFilter, RunStatus, WaitingFor } from '../types.js'
 import { TERMINAL_STATUSES } from '../types.js'
+import { takeableEvent } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { migrate } from './migrations.js'
 import {
@@ -120,6 +121,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       let query = selectRuns() as SelectQueryBuilder<Database, 'durably_runs', RunRowWithCount>
       if (filter.status) query = query.where('status', '=', filter.status)
       if (filter.jobName) query = query.where('job_name', '=', filter.jobName)
+      if (filter.parentRunId) query = query.where('parent_run_id', '=', filter.parentRunId)
       query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
       if (filter.limit !== undefined) query = query.limit(filter.limit)
       if (filter.offset !== undefined) {
@@ -169,6 +171,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         run: { id: row.id, jobName: row.job_name, idempotencyKey: row.idempotency_key ?? null },
         lease: { runId: row.id, generation: Number(row.lease_generation) },
         payload: decodeJsonText(row.payload, () => `Run ${row.id}: the stored payload`),
+        resumedWait: resumedWaitOf(row.wait_for),
       }
     },
 
@@ -207,8 +210,46 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         status: 'pending',
         lease_owner: null,
         heartbeat_at: null,
+        wait_for: null,
+        wait_event: null,
+        wait_correlation: null,
         updated_at: now,
       }),
+
+    async findEvent(runId, query) {
+      const row = await db
+        .selectFrom('durably_events as e')
+        .select(['e.id', 'e.name', 'e.created_at'])
+        .select(sql<string>`CAST(e.data AS TEXT)`.as('data'))
+        .where(takeableEvent(family, runId, query))
+        .orderBy('e.created_at')
+        .orderBy('e.id')
+        .limit(1)
+        .executeTakeFirst()
+      if (!row) return null
+      return {
+        id: row.id,
+        name: row.name,
+        data: decodeJsonText(row.data, () => `Event ${row.id}: stored data`),
+        sentAt: family.readTime(row.created_at),
+      }
+    },
+
+    async insertEvent(event) {
+      const inserted = await db
+        .insertInto('durably_events')
+        .values({
+          id: event.id,
+          name: event.name,
+          data: event.data,
+          target_run_id: event.targetRunId,
+          created_at: event.createdAt,
+        })
+        .onConflict((conflict) => conflict.column('id').doNothing())
+        .returning('id')
+        .execute()
+      return inserted.length === 1
+    },
 
     async cancelRun(id, now) {
       const result = await db
@@ -217,6 +258,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
           status: 'cancelled',
           lease_owner: null,
           wait_for: null,
+          wait_event: null,
+          wait_correlation: null,
           completed_at: now,
           updated_at: now,
         })
@@ -236,7 +279,9 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
           lease_owner: null,
           heartbeat_at: null,
           wait_for: null,
-          available_at: sql`COALESCE(available_at, ${now})`,
+          wait_event: null,
+          wait_correlation: null,
+          available_at: sql`CASE WHEN available_at <= ${now} THEN available_at ELSE ${now} END`,
           completed_at: null,
           updated_at: now,
         })
@@ -298,4 +343,12 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
   }
 
   return store
+}
+
+/** The wait a claimed run was suspended in; unreadable JSON just means none to resume. */
+function resumedWaitOf(text: unknown): WaitingFor | null {
+  const decoded = decodeJsonText(text, () => 'wait')
+  return decoded.ok && decoded.value !== null && typeof decoded.value === 'object'
+    ? (decoded.value as WaitingFor)
+    : null
 }

@@ -128,6 +128,7 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
         createdAt,
         availableAt: createdAt,
         waitingFor: null,
+        parentRunId: null,
       }
     })
     await deps.ready()
@@ -179,9 +180,11 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
         } else {
           set.completed_at = null
           set.heartbeat_at = null
-          set.available_at = sql<string>`COALESCE(available_at, ${now})`
+          set.available_at = sql<string>`CASE WHEN available_at <= ${now} THEN available_at ELSE ${now} END`
         }
         set.wait_for = null
+        set.wait_event = null
+        set.wait_correlation = null
       }
       if (data.progress !== undefined)
         set.progress = data.progress === null ? null : JSON.stringify(data.progress)
@@ -381,6 +384,7 @@ const UPDATE_RUN: Record<keyof UpdateRunData, Field> = {
 const RUN_FILTER: Record<keyof RunFilter, Field> = {
   status: optional({ is: isRunStatus, expected: `one of ${RUN_STATUSES.join(', ')}` }),
   jobName: optional(text),
+  parentRunId: optional(text),
   limit: optional(count),
   offset: optional(count),
 }

@@ -143,6 +143,60 @@ migrations.push({
   },
 })
 
+/**
+ * Version 3: waiting for the world. Events (and signals, addressed to one run) are stored
+ * for waits that start later; a run waiting for an event carries the event's name and the
+ * correlation of its `match`, indexed, so a send wakes exactly the matching runs. A child
+ * run names its parent. The wake-ups themselves are triggers (see the families), so they
+ * happen inside the statement that sends the event or finishes the child.
+ */
+migrations.push({
+  version: 3,
+  async up(db, family) {
+    const { json, timestamp } = family.types
+    await family.addRunColumn(db, 'wait_event', 'text')
+    await family.addRunColumn(db, 'wait_correlation', 'text')
+    await family.addRunColumn(db, 'parent_run_id', 'text')
+    await db.schema
+      .createIndex('durably_runs_event_waits')
+      .ifNotExists()
+      .on('durably_runs')
+      .columns(['wait_event', 'wait_correlation'])
+      .where(sql<boolean>`status = 'pending' AND wait_event IS NOT NULL`)
+      .execute()
+    await db.schema
+      .createIndex('durably_runs_parent')
+      .ifNotExists()
+      .on('durably_runs')
+      .columns(['parent_run_id', 'created_at'])
+      .where(sql<boolean>`parent_run_id IS NOT NULL`)
+      .execute()
+    await db.schema
+      .createTable('durably_events')
+      .ifNotExists()
+      .addColumn('id', 'text', (column) => column.primaryKey())
+      .addColumn('name', 'text', (column) => column.notNull())
+      .addColumn('data', json, (column) => column.notNull())
+      .addColumn('target_run_id', 'text')
+      .addColumn('created_at', timestamp, (column) => column.notNull())
+      .execute()
+    // A wait takes the oldest matching event since its run was created: by name, in order.
+    await db.schema
+      .createIndex('durably_events_name_created')
+      .ifNotExists()
+      .on('durably_events')
+      .columns(['name', 'created_at', 'id'])
+      .execute()
+    await db.schema
+      .createTable('durably_event_keys')
+      .ifNotExists()
+      .addColumn('event_name', 'text', (column) => column.notNull())
+      .addColumn('keys', 'text', (column) => column.notNull())
+      .addPrimaryKeyConstraint('durably_event_keys_pk', ['event_name', 'keys'])
+      .execute()
+  },
+})
+
 export async function migrate(db: Kysely<Database>, family: SqlFamily): Promise<void> {
   await family.withMigrationLock(db, async (locked) => {
     await locked.schema

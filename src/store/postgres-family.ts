@@ -6,13 +6,18 @@
  * keeps the text exactly as written, key order included, so a replayed step returns what the
  * first execution returned.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { eventWaitColumns, takeableEvent } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
 // An arbitrary constant naming durably's migration lock among the database's advisory locks.
 const MIGRATION_LOCK_KEY = 7_243_119_052
+// Advisory lock classes (the first key of the two-key form) serialising a wait's suspension
+// with what would wake it: sends of one event name, and wake-ups of one run.
+const EVENT_LOCK_CLASS = 72_431
+const RUN_LOCK_CLASS = 72_432
 const CLAIM_ATTEMPTS = 3
 const SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'])
 
@@ -41,6 +46,7 @@ export const postgresFamily: SqlFamily = {
   },
 
   async extraSchema(db, version) {
+    if (version === 3) return wakeTriggers(db)
     if (version !== 1) return
     // Work appears through inserts, retries (back to pending) and a running run with a
     // concurrency key ending (its waiting siblings become claimable). The database announces
@@ -107,28 +113,45 @@ export const postgresFamily: SqlFamily = {
   },
 
   async suspendRun(db, lease: Lease, suspension: Suspension) {
-    // One statement: the UPDATE hands the run back under the lease check, and the wait's
-    // step (on first execution) is inserted only if it did.
-    const release = sql`
-      UPDATE durably_runs
-      SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
-          available_at = ${suspension.availableAt}::timestamptz,
-          wait_for = ${suspension.waitingFor}::json, updated_at = ${suspension.now}::timestamptz
-      WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}
-      RETURNING id`
-    const step = suspension.step
-    if (!step) {
-      const result = await release.execute(db)
-      return result.rows.length === 1
-    }
-    const result = await sql<{ id: string }>`
-      WITH lease AS (${release})
-      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
-      SELECT ${step.id}, lease.id, ${step.name}, ${step.index}, ${step.status}, ${step.output}::json,
-             ${step.error}, ${step.startedAt}::timestamptz, ${step.completedAt}::timestamptz
-      FROM lease
-      RETURNING run_id AS id`.execute(db)
-    return result.rows.length === 1
+    const condition = suspension.condition
+    if (!condition) return releaseWithStep(db, lease, suspension)
+    // A wait that something else completes: under READ COMMITTED, a send and this check
+    // could each miss the other's uncommitted write. Both sides take the same advisory
+    // locks first (the event's name, the run's id), and each statement after a lock reads
+    // a fresh snapshot, so whichever comes second sees the first.
+    return db.transaction().execute(async (trx) => {
+      const eventQuery = condition.kind === 'event' ? condition : undefined
+      if (eventQuery) {
+        await lock(trx, EVENT_LOCK_CLASS, eventQuery.event)
+        await trx
+          .insertInto('durably_event_keys')
+          .values({ event_name: eventQuery.event, keys: eventQuery.keys })
+          .onConflict((conflict) => conflict.doNothing())
+          .execute()
+      }
+      await lock(trx, RUN_LOCK_CLASS, lease.runId)
+      const wait = eventWaitColumns(postgresFamily, eventQuery)
+      const result = await sql`
+        UPDATE durably_runs
+        SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
+            available_at = CASE WHEN EXISTS (${satisfied(lease.runId, condition)})
+              THEN ${suspension.now}::timestamptz ELSE ${suspension.availableAt}::timestamptz END,
+            wait_for = ${suspension.waitingFor}::json,
+            wait_event = ${wait.event}, wait_correlation = ${wait.correlation},
+            updated_at = ${suspension.now}::timestamptz
+        WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}`.execute(
+        trx,
+      )
+      return Number(result.numAffectedRows ?? 0n) === 1
+    })
+  },
+
+  correlation(json, keys) {
+    return sql<string>`durably_correlation((${json})::jsonb, (${keys})::text)`
+  },
+
+  textList(values) {
+    return sql<string>`SELECT unnest(${[...values]}::text[])`
   },
 
   async insertRuns(db, runs: readonly NewRun[]) {
@@ -143,16 +166,19 @@ export const postgresFamily: SqlFamily = {
         created_at: run.createdAt,
         available_at: run.availableAt,
         wait_for: run.waitingFor,
+        parent_run_id: run.parentRunId,
       })),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
-                                lease_generation, created_at, updated_at, available_at, wait_for)
+                                lease_generation, created_at, updated_at, available_at, wait_for,
+                                parent_run_id)
       SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
-             0, item.created_at, item.created_at, item.available_at, item.wait_for::json
+             0, item.created_at, item.created_at, item.available_at, item.wait_for::json,
+             item.parent_run_id
       FROM json_to_recordset(${rows}::json) AS item(id text, job_name text, payload text,
            idempotency_key text, concurrency_key text, created_at timestamptz,
-           available_at timestamptz, wait_for text)
+           available_at timestamptz, wait_for text, parent_run_id text)
       ON CONFLICT DO NOTHING
       RETURNING *`.execute(db)
     return result.rows
@@ -212,16 +238,119 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
         lease_owner = ${request.owner},
         lease_generation = run.lease_generation + 1,
         heartbeat_at = ${request.now}::timestamptz,
-        wait_for = NULL,
         started_at = COALESCE(run.started_at, ${request.now}::timestamptz),
         updated_at = ${request.now}::timestamptz
     FROM candidate
     WHERE run.id = candidate.id
     RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
-              run.idempotency_key`.execute(db)
+              run.idempotency_key, run.wait_for::text AS wait_for`.execute(db)
   return result.rows[0] ?? null
 }
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown })?.code === '23505'
+}
+
+/** Suspend without a condition (a sleep): the release and the wait's step in one statement. */
+async function releaseWithStep(
+  db: Kysely<Database>,
+  lease: Lease,
+  suspension: Suspension,
+): Promise<boolean> {
+  // The UPDATE hands the run back under the lease check, and the wait's step (on first
+  // execution) is inserted only if it did.
+  const release = sql`
+    UPDATE durably_runs
+    SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
+        available_at = ${suspension.availableAt}::timestamptz,
+        wait_for = ${suspension.waitingFor}::json, wait_event = NULL, wait_correlation = NULL,
+        updated_at = ${suspension.now}::timestamptz
+    WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}
+    RETURNING id`
+  const step = suspension.step
+  if (!step) {
+    const result = await release.execute(db)
+    return result.rows.length === 1
+  }
+  const result = await sql<{ id: string }>`
+    WITH lease AS (${release})
+    INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
+    SELECT ${step.id}, lease.id, ${step.name}, ${step.index}, ${step.status}, ${step.output}::json,
+           ${step.error}, ${step.startedAt}::timestamptz, ${step.completedAt}::timestamptz
+    FROM lease
+    RETURNING run_id AS id`.execute(db)
+  return result.rows.length === 1
+}
+
+async function lock(db: Kysely<Database>, lockClass: number, name: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(${lockClass}::int, hashtext(${name}))`.execute(db)
+}
+
+/** What makes a suspending run claimable at once: the event already sent, the child done. */
+function satisfied(runId: string, condition: NonNullable<Suspension['condition']>): RawBuilder<1> {
+  if (condition.kind === 'child') {
+    return sql<1>`SELECT 1 FROM durably_runs AS child
+      WHERE child.id = ${condition.childRunId}
+        AND child.status IN ('completed', 'failed', 'cancelled')`
+  }
+  return sql<1>`SELECT 1 FROM durably_events AS e WHERE ${takeableEvent(postgresFamily, runId, condition)}`
+}
+
+/**
+ * The correlation function, and wake-ups as triggers in the statement that causes them: an
+ * event inserted makes every run waiting for it claimable (through the event-waits index,
+ * one lookup per key set registered for the name), a child reaching a final status makes
+ * its waiting parent claimable; each takes the advisory lock its waiters take, and NOTIFYs.
+ */
+async function wakeTriggers(db: Kysely<Database>): Promise<void> {
+  await sql`
+    CREATE OR REPLACE FUNCTION durably_correlation(data jsonb, keys text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$
+      SELECT COALESCE(json_agg(data -> k.key ORDER BY k.ord), '[]'::json)::text
+      FROM json_array_elements_text(keys::json) WITH ORDINALITY AS k(key, ord)
+    $$`.execute(db)
+  await sql`
+    CREATE OR REPLACE FUNCTION durably_event_sent() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.target_run_id IS NULL THEN
+        PERFORM pg_advisory_xact_lock(${sql.lit(EVENT_LOCK_CLASS)}, hashtext(NEW.name));
+        UPDATE durably_runs SET available_at = NEW.created_at, updated_at = NEW.created_at
+        WHERE status = 'pending' AND wait_event = NEW.name
+          AND wait_correlation IN (SELECT durably_correlation(NEW.data::jsonb, keyset.keys)
+                                   FROM durably_event_keys AS keyset
+                                   WHERE keyset.event_name = NEW.name)
+          AND available_at > NEW.created_at AND created_at <= NEW.created_at;
+      ELSE
+        -- A signal wakes its run whatever the match: the run checks it on replay.
+        PERFORM pg_advisory_xact_lock(${sql.lit(RUN_LOCK_CLASS)}, hashtext(NEW.target_run_id));
+        UPDATE durably_runs SET available_at = NEW.created_at, updated_at = NEW.created_at
+        WHERE id = NEW.target_run_id AND status = 'pending' AND wait_event = NEW.name
+          AND available_at > NEW.created_at;
+      END IF;
+      IF FOUND THEN PERFORM pg_notify(${sql.lit(WORK_CHANNEL)}, ''); END IF;
+      RETURN NULL;
+    END
+    $$`.execute(db)
+  await sql`
+    CREATE OR REPLACE TRIGGER durably_events_inserted AFTER INSERT ON durably_events
+    FOR EACH ROW EXECUTE FUNCTION durably_event_sent()`.execute(db)
+  await sql`
+    CREATE OR REPLACE FUNCTION durably_child_finished() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_advisory_xact_lock(${sql.lit(RUN_LOCK_CLASS)}, hashtext(NEW.parent_run_id));
+      UPDATE durably_runs SET available_at = NEW.updated_at, updated_at = NEW.updated_at
+      WHERE id = NEW.parent_run_id AND status = 'pending'
+        AND wait_for ->> 'kind' = 'child' AND wait_for ->> 'runId' = NEW.id
+        AND available_at > NEW.updated_at;
+      IF FOUND THEN PERFORM pg_notify(${sql.lit(WORK_CHANNEL)}, ''); END IF;
+      RETURN NULL;
+    END
+    $$`.execute(db)
+  await sql`
+    CREATE OR REPLACE TRIGGER durably_runs_child_finished AFTER UPDATE OF status ON durably_runs
+    FOR EACH ROW WHEN (NEW.parent_run_id IS NOT NULL AND OLD.status <> NEW.status
+      AND NEW.status IN ('completed', 'failed', 'cancelled'))
+    EXECUTE FUNCTION durably_child_finished()`.execute(db)
 }

@@ -47,6 +47,8 @@ const METHOD_KINDS = {
   suspendRun: 'fenced',
   nextWakeAt: 'repeatable',
   getRecordedSteps: 'repeatable',
+  findEvent: 'repeatable',
+  insertEvent: 'once',
 } as const satisfies Record<keyof Store, MethodKind>
 
 export function withDatabaseErrors(

@@ -9,7 +9,7 @@ import { parseJsonText } from '../serialize.js'
 import type { Log, Progress, Run, Step, WaitingFor } from '../types.js'
 import type { SqlFamily } from './family.js'
 import type { LogRow, RunRow, StepRow } from './schema.js'
-import type { Decoded, RecordedStep } from './store.js'
+import { type Decoded, NEVER, type RecordedStep } from './store.js'
 
 export type RunRowWithCount = RunRow & { step_count?: number | string | bigint | null }
 
@@ -59,17 +59,25 @@ export function rowToRun(row: RunRowWithCount, family: SqlFamily, stepCount?: nu
     concurrencyKey: row.concurrency_key ?? null,
     currentStepIndex: count,
     stepCount: count,
-    availableAt: row.available_at ? family.readTime(row.available_at) : null,
+    availableAt: availableAtOf(row, family),
     waitingFor:
       row.status === 'pending'
         ? ((field(row.wait_for, 'wait') as WaitingFor | undefined) ?? null)
         : null,
+    parentRunId: row.parent_run_id ?? null,
     heartbeatAt: row.heartbeat_at ? family.readTime(row.heartbeat_at) : null,
     startedAt: row.started_at ? family.readTime(row.started_at) : null,
     completedAt: row.completed_at ? family.readTime(row.completed_at) : null,
     createdAt: family.readTime(row.created_at),
     updatedAt: family.readTime(row.updated_at),
   }
+}
+
+/** A wait without a timeout is stored as due "never"; it has no moment to show. */
+function availableAtOf(row: RunRow, family: SqlFamily): string | null {
+  if (!row.available_at) return null
+  const at = family.readTime(row.available_at)
+  return at === NEVER ? null : at
 }
 
 export function rowToStep(row: StepRow, family: SqlFamily): Step {

@@ -25,8 +25,17 @@ export interface DurablyRunsTable {
   heartbeat_at: Timestamp | null
   /** When a pending run becomes claimable; the claim walks pending runs in this order. */
   available_at: Timestamp | null
-  /** JSON `WaitingFor`: why a pending run is not claimable yet, or null. */
+  /**
+   * JSON `WaitingFor`: why a pending run is not claimable yet, or null. A claim leaves it in
+   * place, so the execution learns which wait it resumes (and that wait's deadline).
+   */
   wait_for: JsonColumn | null
+  /** The event a pending run waits for (its broadcast wake-ups are found by this and…) */
+  wait_event: string | null
+  /** …the correlation of its `match`: the JSON array of the matched values, keys sorted. */
+  wait_correlation: string | null
+  /** The run whose `step.invoke` created this one. */
+  parent_run_id: string | null
   started_at: Timestamp | null
   completed_at: Timestamp | null
   created_at: Timestamp
@@ -55,6 +64,25 @@ export interface DurablyLogsTable {
   created_at: Timestamp
 }
 
+/** Events and signals (`target_run_id` set), kept for waits that start after they were sent. */
+export interface DurablyEventsTable {
+  id: string
+  name: string
+  data: JsonColumn
+  target_run_id: string | null
+  created_at: Timestamp
+}
+
+/**
+ * Which key sets (`JSON` arrays of sorted `match` keys) runs have waited on per event name:
+ * a handful per name, so `sendEvent` computes one correlation per set and wakes the waiting
+ * runs through an index, however many wait.
+ */
+export interface DurablyEventKeysTable {
+  event_name: string
+  keys: string
+}
+
 export interface DurablySchemaVersionsTable {
   version: number
   applied_at: Timestamp
@@ -64,6 +92,8 @@ export interface Database {
   durably_runs: DurablyRunsTable
   durably_steps: DurablyStepsTable
   durably_logs: DurablyLogsTable
+  durably_events: DurablyEventsTable
+  durably_event_keys: DurablyEventKeysTable
   durably_schema_versions: DurablySchemaVersionsTable
 }
 
@@ -77,7 +107,7 @@ export type RunRow = DurablyRunsTable
 /** What a claim reads back: only what starting the execution needs, the payload as JSON text. */
 export type ClaimedRow = Pick<
   RunRow,
-  'id' | 'job_name' | 'payload' | 'lease_generation' | 'idempotency_key'
+  'id' | 'job_name' | 'payload' | 'lease_generation' | 'idempotency_key' | 'wait_for'
 >
 export type StepRow = DurablyStepsTable
 export type LogRow = DurablyLogsTable

@@ -5,8 +5,9 @@
  * because libSQL's client opens a fresh connection (without our pragmas) for every
  * transaction it is asked for.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import { parseJsonText } from '../serialize.js'
+import { eventWaitColumns, takeableEvent } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -52,15 +53,17 @@ export const sqliteFamily: SqlFamily = {
   },
 
   async extraSchema(db, version) {
-    if (version !== 1) return
-    // Foreign keys are off by default per SQLite connection, so a trigger (part of the
-    // DELETE statement itself) removes a run's steps and logs atomically instead.
-    await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_delete_children
-      AFTER DELETE ON durably_runs
-      BEGIN
-        DELETE FROM durably_steps WHERE run_id = OLD.id;
-        DELETE FROM durably_logs WHERE run_id = OLD.id;
-      END`.execute(db)
+    if (version === 1) {
+      // Foreign keys are off by default per SQLite connection, so a trigger (part of the
+      // DELETE statement itself) removes a run's steps and logs atomically instead.
+      await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_delete_children
+        AFTER DELETE ON durably_runs
+        BEGIN
+          DELETE FROM durably_steps WHERE run_id = OLD.id;
+          DELETE FROM durably_logs WHERE run_id = OLD.id;
+        END`.execute(db)
+    }
+    if (version === 3) await wakeTriggers(db)
   },
 
   async claimNextRun(db, request: ClaimRequest) {
@@ -79,7 +82,6 @@ export const sqliteFamily: SqlFamily = {
           lease_owner = ${request.owner},
           lease_generation = lease_generation + 1,
           heartbeat_at = ${request.now},
-          wait_for = NULL,
           started_at = COALESCE(started_at, ${request.now}),
           updated_at = ${request.now}
       WHERE id = COALESCE(
@@ -95,7 +97,7 @@ export const sqliteFamily: SqlFamily = {
               WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
           ORDER BY candidate.available_at, candidate.id LIMIT 1)
       )
-      RETURNING id, job_name, payload, lease_generation, idempotency_key`.execute(db)
+      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for`.execute(db)
     return result.rows[0] ?? null
   },
 
@@ -125,22 +127,42 @@ export const sqliteFamily: SqlFamily = {
   },
 
   async suspendRun(db, lease: Lease, suspension: Suspension) {
-    // Two fenced statements, each refused once the lease is gone. A crash between them
-    // leaves the wait's step recorded and the run still leased: whoever recovers the run
-    // replays the step, finds the wait, and suspends it again, so the outcome is the same
-    // as one statement's. (libSQL runs each transaction on a fresh connection, which is why
-    // SQLite writes stay single statements.)
+    // Fenced statements, each refused once the lease is gone. A crash between them leaves
+    // the wait's step recorded (or its key set registered) and the run still leased:
+    // whoever recovers the run replays to the wait and suspends it again, so the outcome
+    // is the same as one statement's. (libSQL runs each transaction on a fresh connection,
+    // which is why SQLite writes stay single statements.)
     if (suspension.step && !(await sqliteFamily.commitStep(db, lease, suspension.step)))
       return false
+    const condition = suspension.condition
+    const eventQuery = condition?.kind === 'event' ? condition : undefined
+    if (eventQuery) await registerKeys(db, eventQuery.event, eventQuery.keys)
+    const wait = eventWaitColumns(sqliteFamily, eventQuery)
+    // SQLite serialises writers: the check below and a send (or a child finishing) cannot
+    // interleave, so whichever comes second sees the other.
+    const availableAt = condition
+      ? sql`CASE WHEN EXISTS (${satisfied(lease.runId, condition)}) THEN ${suspension.now}
+            ELSE ${suspension.availableAt} END`
+      : sql`${suspension.availableAt}`
     const result = await sql`
       UPDATE durably_runs
       SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
-          available_at = ${suspension.availableAt}, wait_for = ${suspension.waitingFor},
+          available_at = ${availableAt}, wait_for = ${suspension.waitingFor},
+          wait_event = ${wait.event}, wait_correlation = ${wait.correlation},
           updated_at = ${suspension.now}
       WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}`.execute(
       db,
     )
     return Number(result.numAffectedRows ?? 0n) === 1
+  },
+
+  correlation(json, keys) {
+    return sql<string>`(SELECT json_group_array(json_extract(${json}, '$."' || k.value || '"'))
+      FROM json_each(${keys}) AS k)`
+  },
+
+  textList(values) {
+    return sql<string>`SELECT value FROM json_each(${JSON.stringify(values)})`
   },
 
   async insertRuns(db, runs: readonly NewRun[]) {
@@ -157,13 +179,15 @@ export const sqliteFamily: SqlFamily = {
         run.createdAt,
         run.availableAt,
         run.waitingFor,
+        run.parentRunId,
       ]),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
-                                lease_generation, created_at, updated_at, available_at, wait_for)
+                                lease_generation, created_at, updated_at, available_at, wait_for,
+                                parent_run_id)
       SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0,
-             value ->> 5, value ->> 5, value ->> 6, value ->> 7
+             value ->> 5, value ->> 5, value ->> 6, value ->> 7, value ->> 8
       FROM json_each(${rows})
       WHERE true
       ON CONFLICT DO NOTHING
@@ -209,4 +233,59 @@ function abandoned({ staleBefore, liveness }: ClaimRequest) {
     ? sql`lease_owner NOT IN (${sql.join(liveness.aliveOwners.map((owner) => sql`${owner}`))})`
     : sql`1 = 1`
   return sql`(heartbeat_at < ${staleBefore} OR (heartbeat_at < ${liveness.observedAt} AND ${alive}))`
+}
+
+/** What makes a suspending run claimable at once: the event already sent, the child done. */
+function satisfied(runId: string, condition: NonNullable<Suspension['condition']>): RawBuilder<1> {
+  if (condition.kind === 'child') {
+    return sql<1>`SELECT 1 FROM durably_runs AS child
+      WHERE child.id = ${condition.childRunId}
+        AND child.status IN ('completed', 'failed', 'cancelled')`
+  }
+  return sql<1>`SELECT 1 FROM durably_events AS e WHERE ${takeableEvent(sqliteFamily, runId, condition)}`
+}
+
+async function registerKeys(db: Kysely<Database>, event: string, keys: string): Promise<void> {
+  await db
+    .insertInto('durably_event_keys')
+    .values({ event_name: event, keys })
+    .onConflict((conflict) => conflict.doNothing())
+    .execute()
+}
+
+/**
+ * Wake-ups as triggers, so they are part of the statement that causes them: inserting an
+ * event makes every run waiting for it claimable (found through the event-waits index, one
+ * lookup per key set registered for the name), and a child reaching a final status makes
+ * its waiting parent claimable.
+ */
+async function wakeTriggers(db: Kysely<Database>): Promise<void> {
+  const correlation = sqliteFamily.correlation(sql.raw('NEW.data'), sql.raw('keyset.keys'))
+  await sql`CREATE TRIGGER IF NOT EXISTS durably_events_broadcast
+    AFTER INSERT ON durably_events WHEN NEW.target_run_id IS NULL
+    BEGIN
+      UPDATE durably_runs SET available_at = NEW.created_at, updated_at = NEW.created_at
+      WHERE status = 'pending' AND wait_event = NEW.name
+        AND wait_correlation IN (SELECT ${correlation} FROM durably_event_keys AS keyset
+                                 WHERE keyset.event_name = NEW.name)
+        AND available_at > NEW.created_at AND created_at <= NEW.created_at;
+    END`.execute(db)
+  // A signal wakes its run whatever the match: the run checks it on replay.
+  await sql`CREATE TRIGGER IF NOT EXISTS durably_events_signal
+    AFTER INSERT ON durably_events WHEN NEW.target_run_id IS NOT NULL
+    BEGIN
+      UPDATE durably_runs SET available_at = NEW.created_at, updated_at = NEW.created_at
+      WHERE id = NEW.target_run_id AND status = 'pending' AND wait_event = NEW.name
+        AND available_at > NEW.created_at;
+    END`.execute(db)
+  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_child_finished
+    AFTER UPDATE OF status ON durably_runs
+    WHEN NEW.parent_run_id IS NOT NULL AND OLD.status <> NEW.status
+      AND NEW.status IN ('completed', 'failed', 'cancelled')
+    BEGIN
+      UPDATE durably_runs SET available_at = NEW.updated_at, updated_at = NEW.updated_at
+      WHERE id = NEW.parent_run_id AND status = 'pending'
+        AND json_extract(wait_for, '$.kind') = 'child' AND json_extract(wait_for, '$.runId') = NEW.id
+        AND available_at > NEW.updated_at;
+    END`.execute(db)
 }

@@ -15,6 +15,7 @@ import type {
   Step,
   StepStatus,
   TerminalStatus,
+  WaitingFor,
 } from '../types.js'
 
 export interface Lease {
@@ -32,6 +33,8 @@ export interface ClaimedRun {
   run: Pick<Run, 'id' | 'jobName' | 'idempotencyKey'>
   lease: Lease
   payload: Decoded
+  /** The wait the run was suspended in, if any: a wait resumed keeps its first deadline. */
+  resumedWait: WaitingFor | null
 }
 
 /** A finished step as replay sees it. */
@@ -53,6 +56,8 @@ export interface NewRun {
   availableAt: string
   /** JSON `WaitingFor`, or null when it waits for nothing but a worker. */
   waitingFor: string | null
+  /** The run whose `step.invoke` created this one. */
+  parentRunId: string | null
 }
 
 export interface CreatedRun {
@@ -77,10 +82,51 @@ export interface NewStep {
 export interface Suspension {
   /** The wait's step row, on the first execution that reaches it; absent on replay. */
   step?: NewStep
+  /** When the run becomes claimable if nothing wakes it sooner (a time, a timeout, never). */
   availableAt: string
   /** JSON `WaitingFor`. */
   waitingFor: string
   now: string
+  /**
+   * What wakes the run before `availableAt`. It is checked in the suspending write itself
+   * (an event already sent, a child already finished makes the run claimable `now`), and the
+   * write that would satisfy it later wakes the run: no wake-up falls between the two.
+   */
+  condition?: WakeCondition
+}
+
+/** An available-at of "never": a wait without a timeout is woken only by what it waits for. */
+export const NEVER = '9999-12-31T23:59:59.999Z'
+
+/** Which events a wait takes: by name, `match` compared as a correlation, each at most once. */
+export interface EventQuery {
+  event: string
+  /** JSON array of the sorted `match` keys. */
+  keys: string
+  /** JSON object: the `match`. */
+  match: string
+  /** Ids of events this run has already taken (a run takes an event once). */
+  consumed: readonly string[]
+}
+
+export type WakeCondition = ({ kind: 'event' } & EventQuery) | { kind: 'child'; childRunId: string }
+
+/** An event as a wait receives it. */
+export interface StoredEvent {
+  id: string
+  name: string
+  data: Decoded
+  sentAt: string
+}
+
+export interface NewEvent {
+  id: string
+  name: string
+  /** JSON text. */
+  data: string
+  /** Set for a signal: only this run may take it. */
+  targetRunId: string | null
+  createdAt: string
 }
 
 export interface NewLog {
@@ -146,6 +192,8 @@ export interface RunQueue {
   nextWakeAt(jobNames: readonly string[], now: string): Promise<string | null>
   /** What replay needs of a run's finished steps, in execution order. */
   getRecordedSteps(runId: string): Promise<RecordedStep[]>
+  /** The oldest event this run may take for a wait, sent since the run was created. */
+  findEvent(runId: string, query: EventQuery): Promise<StoredEvent | null>
 }
 
 /** The API's side: creating, reading and administering runs. */
@@ -159,6 +207,11 @@ export interface RunRepository {
   latestIdempotencyKey(jobName: string, prefix: string): Promise<string | null>
   getSteps(runId: string): Promise<Step[]>
   insertLog(log: NewLog): Promise<void>
+  /**
+   * Store an event (or a signal); in the same statement every run waiting for it is made
+   * claimable. `false` when an event with this id exists already (delivered once).
+   */
+  insertEvent(event: NewEvent): Promise<boolean>
   getLogs(runId: string): Promise<Log[]>
   /** Remove a terminal run with its steps and logs; `false` if absent or not terminal. */
   deleteRun(id: string): Promise<boolean>

@@ -22,6 +22,7 @@ import { gate, nextEvent, recordEvents, waitUntil } from '../support/wait.js'
 import { echoJob, type Harness, heldJob, openHarness } from './harness.js'
 import { defineScheduleSuite } from './schedules.js'
 import { defineTimeSuite } from './time.js'
+import { defineWaitSuite } from './waits.js'
 
 export function defineContractSuite(backend: Backend): void {
   describe.skipIf(!!backend.unavailable)(`contract on ${backend.name}`, () => {
@@ -37,6 +38,7 @@ export function defineContractSuite(backend: Backend): void {
     const param = (index: number) => (backend.family === 'postgres' ? `$${index}` : '?')
 
     defineTimeSuite(() => h)
+    defineWaitSuite(() => h)
     // Tabs in one browser share one OPFS file through a worker each: two is what a user opens.
     defineScheduleSuite(() => h, backend.name === 'sqlocal' ? 2 : 4)
 
@@ -69,21 +71,21 @@ export function defineContractSuite(backend: Backend): void {
         const durably = h.make()
         await durably.migrate()
         const versions = await rows('SELECT version FROM durably_schema_versions')
-        expect(versions.map((row) => Number(row.version))).toEqual([1, 2])
+        expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3])
         expect(await durably.getRuns()).toEqual([])
       })
 
       it('is idempotent', async () => {
         await h.make().migrate()
         await h.make().migrate()
-        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(2)
+        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(3)
       })
 
       it('applies each version once when two instances migrate at the same time', async () => {
         const first = h.make()
         const second = h.make({}, h.database.secondDialect())
         await Promise.all([first.migrate(), second.migrate()])
-        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(2)
+        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(3)
       })
 
       it('upgrades a version-1 database: its pending runs become claimable in creation order', async () => {
