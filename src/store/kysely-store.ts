@@ -186,6 +186,9 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       fencedUpdate(lease, {
         status: 'completed',
         output,
+        wait_for: null,
+        wait_event: null,
+        wait_correlation: null,
         error: null,
         lease_owner: null,
         completed_at: now,
@@ -196,6 +199,9 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       fencedUpdate(lease, {
         status: 'failed',
         error,
+        wait_for: null,
+        wait_event: null,
+        wait_correlation: null,
         lease_owner: null,
         completed_at: now,
         updated_at: now,

@@ -15,6 +15,10 @@ import type { Journal } from './journal.js'
 
 export const STEP_NAMES = ['fetch', 'transform', 'store', 'notify'] as const
 export const SLEEPER_STEPS = ['before', 'nap', 'after'] as const
+export const WAITER_STEPS = ['before', 'go', 'after'] as const
+export const PARENT_STEPS = ['before', 'kid', 'after'] as const
+export const KID_STEPS = ['first', 'second'] as const
+export const GO_EVENT = 'crash/go'
 export const CRON_JOB = 'cron-tick'
 export const CRON_STEP = 'record'
 
@@ -60,7 +64,51 @@ export function crashJobs(journal: Journal, stepMs: () => number) {
     },
   })
 
-  return { work, sleeper }
+  /** Waits for the event `crash/go` matching its `n`; returns the event's data. */
+  const waiter = defineJob({
+    name: 'waiter',
+    input: z.object({ n: z.number() }),
+    run: async (step, { n }) => {
+      const [before, go, after] = WAITER_STEPS
+      await step.run(before, timedStep(step.runId, before))
+      journal.write({ ev: 'returned', run: step.runId, step: before })
+      const data = await step.waitForEvent(go, { event: GO_EVENT, match: { n } })
+      journal.write({ ev: 'returned', run: step.runId, step: go })
+      await step.run(after, timedStep(step.runId, after))
+      journal.write({ ev: 'returned', run: step.runId, step: after })
+      return { data }
+    },
+  })
+
+  const kid = defineJob({
+    name: 'kid',
+    input: z.object({ n: z.number() }),
+    run: async (step, { n }) => {
+      for (const name of KID_STEPS) {
+        await step.run(name, timedStep(step.runId, name))
+        journal.write({ ev: 'returned', run: step.runId, step: name })
+      }
+      return { kid: n }
+    },
+  })
+
+  /** Invokes `kid` and resumes with its output, whichever process runs either. */
+  const parent = defineJob({
+    name: 'parent',
+    input: z.object({ n: z.number() }),
+    run: async (step, { n }) => {
+      const [before, child, after] = PARENT_STEPS
+      await step.run(before, timedStep(step.runId, before))
+      journal.write({ ev: 'returned', run: step.runId, step: before })
+      const output = await step.invoke(child, kid, { n })
+      journal.write({ ev: 'returned', run: step.runId, step: child })
+      await step.run(after, timedStep(step.runId, after))
+      journal.write({ ev: 'returned', run: step.runId, step: after })
+      return output
+    },
+  })
+
+  return { work, sleeper, waiter, kid, parent }
 }
 
 export function cronJobs(journal: Journal, stepMs: () => number) {

@@ -2,8 +2,7 @@
 /**
  * useSignal end to end: a run waits durably for the signal "approval"; the page sends it and
  * the run completes with its data. Over an instance in the page (durably.signal) and over
- * HTTP (POST <api>/signal). Each test skips itself while the instance has no `signal` or the
- * handler no signal route, which are being built beside these hooks.
+ * HTTP (POST <api>/signal).
  */
 import { act, cleanup, configure, renderHook, waitFor } from '@testing-library/react'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -33,26 +32,18 @@ describe('useSignal completes a durable wait', () => {
     return run.result.current.output
   }
 
-  it('over a local instance, through durably.signal', async (context) => {
+  it('over a local instance, through durably.signal', async () => {
     const local = await openDurably()
     opened = local
-    if (typeof (local.durably as { signal?: unknown }).signal !== 'function') {
-      return context.skip('durably.signal is not on this branch yet')
-    }
     const durably: LocalDurably = local.durably
     const hooks = createDurablyHooks({ durably })
     const output = await approveThrough(hooks, () => local.durably.jobs.approval.trigger({}))
     expect(output).toEqual({ data: { approvedBy: 'ada' } })
   })
 
-  it('over HTTP, through POST <api>/signal', async (context) => {
+  it('over HTTP, through POST <api>/signal', async () => {
     const server: HooksServer = await startHooksServer()
     opened = server
-    const probe = await fetch(`${server.api}/signal?runId=none`, { method: 'POST', body: '{}' })
-    const answer = (await probe.json()) as { error?: string }
-    if (probe.status === 404 && answer.error !== 'Run not found') {
-      return context.skip(`the handler has no signal route yet (${answer.error})`)
-    }
     const hooks = createDurablyHooks({ api: server.api })
     const output = await approveThrough(hooks, () => server.durably.jobs.approval.trigger({}))
     expect(output).toEqual({ data: { approvedBy: 'ada' } })
