@@ -61,7 +61,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       .where('status', '=', 'running')
       .where('lease_generation', '=', lease.generation)
       .executeTakeFirst()
-    return Number(result.numUpdatedRows) === 1
+    // At least one: SQLocal counts rows a trigger changed too (a waiting parent woken).
+    return Number(result.numUpdatedRows) > 0
   }
 
   const store: Store = {
@@ -272,7 +273,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         .where('id', '=', id)
         .where('status', 'in', ['pending', 'running'] as const satisfies readonly RunStatus[])
         .executeTakeFirst()
-      return Number(result.numUpdatedRows) === 1 ? getRun(id) : null
+      return Number(result.numUpdatedRows) > 0 ? getRun(id) : null
     },
 
     async retryRun(id, now) {
@@ -294,7 +295,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         .where('id', '=', id)
         .where('status', 'in', ['failed', 'cancelled'] as const satisfies readonly RunStatus[])
         .executeTakeFirst()
-      return Number(result.numUpdatedRows) === 1 ? getRun(id) : null
+      return Number(result.numUpdatedRows) > 0 ? getRun(id) : null
     },
 
     async getSteps(runId) {
