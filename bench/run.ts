@@ -5,6 +5,7 @@
  *   npm run bench -- --quick            every workload, small (under a minute)
  *   npm run bench -- latency claim      only the named workloads
  *   npm run bench -- wake-lateness claim-sleeping   the time workloads (durable sleep)
+ *   npm run bench -- event-wake                     sendEvent → resumed, beside waiting runs
  *
  * Library defaults throughout (libSQL file, WAL, synchronous NORMAL, concurrency 1) unless a
  * workload says otherwise. Figures are machine-dependent: compare ratios to the floor.
@@ -15,6 +16,7 @@ import { batchTrigger } from './workloads/batch-trigger.js'
 import { claimLatency } from './workloads/claim.js'
 import { claimSleeping } from './workloads/claim-sleeping.js'
 import { concurrency } from './workloads/concurrency.js'
+import { eventWake } from './workloads/event-wake.js'
 import { floor } from './workloads/floor.js'
 import { latency } from './workloads/latency.js'
 import { memory } from './workloads/memory.js'
@@ -38,6 +40,8 @@ const size = quick
       io: 40,
       memory: 10_000,
       sleepers: 200,
+      waiting: [0, 1_000],
+      wakeSamples: 50,
       sleeping: [1_000, 10_000],
       postgresSleeping: [1_000, 10_000],
     }
@@ -51,6 +55,8 @@ const size = quick
       io: 200,
       memory: 100_000,
       sleepers: 1_000,
+      waiting: [0, 10_000],
+      wakeSamples: 200,
       sleeping: [1_000, 100_000, 1_000_000],
       postgresSleeping: [1_000, 100_000, 1_000_000],
     }
@@ -84,6 +90,10 @@ if (wants('wake-lateness')) {
   note('wake-lateness')
   await wakeLateness(size.sleepers, 1)
   await wakeLateness(size.sleepers, 8)
+}
+if (wants('event-wake')) {
+  note('event-wake')
+  await eventWake(size.waiting, size.wakeSamples)
 }
 if (wants('batch-trigger')) {
   note('batch-trigger')

@@ -162,7 +162,9 @@ migrations.push({
       .ifNotExists()
       .on('durably_runs')
       .columns(['wait_event', 'wait_correlation'])
-      .where(sql<boolean>`status = 'pending' AND wait_event IS NOT NULL`)
+      // Not partial on status: SQLite's planner, without statistics, would rather walk the
+      // status indexes; a wait's columns are cleared whenever the run stops waiting.
+      .where(sql<boolean>`wait_event IS NOT NULL`)
       .execute()
     await db.schema
       .createIndex('durably_runs_parent')
