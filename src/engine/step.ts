@@ -7,12 +7,11 @@
 import { errorMessage, InvalidArgumentError, SerializationError } from '../errors.js'
 import type { StepContext } from '../job.js'
 import { type Jsonify, roundTrip, toJson } from '../serialize.js'
-import type { Lease, NewStep, RecordedStep } from '../store/store.js'
-import type { LogLevel, Progress, WaitingFor } from '../types.js'
-import type { ExecutionControl } from './control.js'
-import { type Core, isoNow } from './core.js'
+import type { NewStep, RecordedStep } from '../store/store.js'
+import type { LogLevel, Progress } from '../types.js'
+import { isoNow } from './core.js'
 import { persist } from './persist.js'
-import { type BegunStep, createWaits, type StepOutcome } from './waits.js'
+import { type BegunStep, createWaits, type StepKit, type StepOutcome } from './waits.js'
 
 export interface StepContextHandle {
   context: StepContext
@@ -22,16 +21,10 @@ export interface StepContextHandle {
   failedStepName(): string | undefined
 }
 
-interface StepScope {
-  core: Core
-  jobName: string
-  runId: string
-  lease: Lease
-  control: ExecutionControl
-  recordedSteps: readonly RecordedStep[]
-  /** The wait the run was suspended in when claimed, if any. */
-  resumedWait: WaitingFor | null
-}
+type StepScope = Pick<
+  StepKit,
+  'core' | 'jobName' | 'runId' | 'lease' | 'control' | 'recordedSteps' | 'resumedWait'
+>
 
 export function createStepContext(scope: StepScope): StepContextHandle {
   const { core, jobName, runId, lease, control } = scope

@@ -7,7 +7,7 @@
  */
 import { type RawBuilder, sql } from 'kysely'
 import type { SqlFamily } from './family.js'
-import type { EventQuery } from './store.js'
+import type { EventQuery, WakeCondition } from './store.js'
 
 /** A condition over `durably_events AS e`: events this run may take for this wait. */
 export function takeableEvent(
@@ -30,4 +30,18 @@ export function eventWaitColumns(family: SqlFamily, query: EventQuery | undefine
     event: sql`${query.event}`,
     correlation: family.correlation(sql`${query.match}`, sql`${query.keys}`),
   }
+}
+
+/** What makes a suspending run claimable at once: the event already sent, the child done. */
+export function waitSatisfied(
+  family: SqlFamily,
+  runId: string,
+  condition: WakeCondition,
+): RawBuilder<1> {
+  if (condition.kind === 'child') {
+    return sql<1>`SELECT 1 FROM durably_runs AS child
+      WHERE child.id = ${condition.childRunId}
+        AND child.status IN ('completed', 'failed', 'cancelled')`
+  }
+  return sql<1>`SELECT 1 FROM durably_events AS e WHERE ${takeableEvent(family, runId, condition)}`
 }

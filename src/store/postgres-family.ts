@@ -6,8 +6,8 @@
  * keeps the text exactly as written, key order included, so a replayed step returns what the
  * first execution returned.
  */
-import { type Kysely, type RawBuilder, sql } from 'kysely'
-import { eventWaitColumns, takeableEvent } from './event-match.js'
+import { type Kysely, sql } from 'kysely'
+import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -134,7 +134,7 @@ export const postgresFamily: SqlFamily = {
       const result = await sql`
         UPDATE durably_runs
         SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
-            available_at = CASE WHEN EXISTS (${satisfied(lease.runId, condition)})
+            available_at = CASE WHEN EXISTS (${waitSatisfied(postgresFamily, lease.runId, condition)})
               THEN ${suspension.now}::timestamptz ELSE ${suspension.availableAt}::timestamptz END,
             wait_for = ${suspension.waitingFor}::json,
             wait_event = ${wait.event}, wait_correlation = ${wait.correlation},
@@ -284,16 +284,6 @@ async function releaseWithStep(
 
 async function lock(db: Kysely<Database>, lockClass: number, name: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${lockClass}::int, hashtext(${name}))`.execute(db)
-}
-
-/** What makes a suspending run claimable at once: the event already sent, the child done. */
-function satisfied(runId: string, condition: NonNullable<Suspension['condition']>): RawBuilder<1> {
-  if (condition.kind === 'child') {
-    return sql<1>`SELECT 1 FROM durably_runs AS child
-      WHERE child.id = ${condition.childRunId}
-        AND child.status IN ('completed', 'failed', 'cancelled')`
-  }
-  return sql<1>`SELECT 1 FROM durably_events AS e WHERE ${takeableEvent(postgresFamily, runId, condition)}`
 }
 
 /**

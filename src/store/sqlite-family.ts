@@ -5,9 +5,9 @@
  * because libSQL's client opens a fresh connection (without our pragmas) for every
  * transaction it is asked for.
  */
-import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { parseJsonText } from '../serialize.js'
-import { eventWaitColumns, takeableEvent } from './event-match.js'
+import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -141,7 +141,7 @@ export const sqliteFamily: SqlFamily = {
     // SQLite serialises writers: the check below and a send (or a child finishing) cannot
     // interleave, so whichever comes second sees the other.
     const availableAt = condition
-      ? sql`CASE WHEN EXISTS (${satisfied(lease.runId, condition)}) THEN ${suspension.now}
+      ? sql`CASE WHEN EXISTS (${waitSatisfied(sqliteFamily, lease.runId, condition)}) THEN ${suspension.now}
             ELSE ${suspension.availableAt} END`
       : sql`${suspension.availableAt}`
     const result = await sql`
@@ -233,16 +233,6 @@ function abandoned({ staleBefore, liveness }: ClaimRequest) {
     ? sql`lease_owner NOT IN (${sql.join(liveness.aliveOwners.map((owner) => sql`${owner}`))})`
     : sql`1 = 1`
   return sql`(heartbeat_at < ${staleBefore} OR (heartbeat_at < ${liveness.observedAt} AND ${alive}))`
-}
-
-/** What makes a suspending run claimable at once: the event already sent, the child done. */
-function satisfied(runId: string, condition: NonNullable<Suspension['condition']>): RawBuilder<1> {
-  if (condition.kind === 'child') {
-    return sql<1>`SELECT 1 FROM durably_runs AS child
-      WHERE child.id = ${condition.childRunId}
-        AND child.status IN ('completed', 'failed', 'cancelled')`
-  }
-  return sql<1>`SELECT 1 FROM durably_events AS e WHERE ${takeableEvent(sqliteFamily, runId, condition)}`
 }
 
 async function registerKeys(db: Kysely<Database>, event: string, keys: string): Promise<void> {

@@ -45,6 +45,16 @@ const childJob = defineJob({
   },
 })
 
+/** A child that sleeps for an hour: it is still unfinished whenever a test looks. */
+const sleepyChildJob = defineJob({
+  name: 'child',
+  input: z.object({ n: z.number() }),
+  run: async (step) => {
+    await step.sleep('forever', 3_600_000)
+    return { doubled: 0 }
+  },
+})
+
 const parentJob = defineJob({
   name: 'parent',
   input: z.object({ n: z.number(), fail: z.boolean().optional(), timeout: z.number().optional() }),
@@ -377,15 +387,7 @@ export function defineWaitSuite(harness: () => Harness): void {
 
     it('cancels the child and fails the step with TimeoutError after the timeout', async () => {
       const durably = harness().make()
-      const slow = defineJob({
-        name: 'child',
-        input: z.object({ n: z.number() }),
-        run: async (step) => {
-          await step.sleep('forever', 3_600_000)
-          return { doubled: 0 }
-        },
-      })
-      const { parent } = durably.register({ parent: parentJob, child: slow })
+      const { parent } = durably.register({ parent: parentJob, child: sleepyChildJob })
       await durably.init()
       const run = await parent.trigger({ n: 1, timeout: 150 })
       const failed = await nextEvent(durably, 'run:fail', (e) => e.runId === run.id)
@@ -396,15 +398,7 @@ export function defineWaitSuite(harness: () => Harness): void {
 
     it('cancelling the parent cancels its unfinished children', async () => {
       const durably = harness().make()
-      const slow = defineJob({
-        name: 'child',
-        input: z.object({ n: z.number() }),
-        run: async (step) => {
-          await step.sleep('forever', 3_600_000)
-          return { doubled: 0 }
-        },
-      })
-      const { parent } = durably.register({ parent: parentJob, child: slow })
+      const { parent } = durably.register({ parent: parentJob, child: sleepyChildJob })
       await durably.init()
       const run = await parent.trigger({ n: 1 })
       const child = await waitUntil(async () => {
@@ -432,23 +426,15 @@ export function defineWaitSuite(harness: () => Harness): void {
 
     it('rejects with CancelledError when the child is cancelled', async () => {
       const durably = harness().make()
-      const slow = defineJob({
-        name: 'child',
-        input: z.object({ n: z.number() }),
-        run: async (step) => {
-          await step.sleep('forever', 3_600_000)
-          return { doubled: 0 }
-        },
-      })
       const seen: unknown[] = []
       const { watcher } = durably.register({
-        child: slow,
+        child: sleepyChildJob,
         watcher: defineJob({
           name: 'watcher',
           input: z.object({}),
           run: async (step) => {
             try {
-              await step.invoke('child', slow, { n: 1 })
+              await step.invoke('child', sleepyChildJob, { n: 1 })
             } catch (error) {
               seen.push(error)
             }
