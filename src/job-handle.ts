@@ -72,6 +72,7 @@ export function createJobHandle(
 
   const handle: JobHandle<string, unknown, unknown> = {
     name: jobName,
+    input: definition.input,
     trigger,
 
     async triggerAndWait(input, options) {

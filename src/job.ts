@@ -149,6 +149,8 @@ export type BatchTriggerInput<TInput> = TInput | { input: TInput; options?: Trig
 
 export interface JobHandle<TName extends string = string, TInput = unknown, TOutput = unknown> {
   name: TName
+  /** The job's input schema (the dashboard builds its trigger form from it). */
+  readonly input: ZodType<unknown, unknown>
   trigger(input: TInput, options?: TriggerOptions): Promise<Run<TOutput>>
   /** Resolves when the run completes; rejects on failure, cancellation or `timeout`. */
   triggerAndWait(input: TInput, options?: TriggerOptions): Promise<{ id: string; output: TOutput }>

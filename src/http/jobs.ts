@@ -37,9 +37,9 @@ export function describeJobs(
 }
 
 /**
- * The JSON Schema of a handle's input, read by shape: a handle that carries its zod schema
- * as `input` (or `inputSchema`) is described; one that does not gets null, and the form
- * still works, with zod's issues from `POST /trigger` as its only guide.
+ * The JSON Schema of a handle's input (`handle.input`, or `inputSchema` on a look-alike). A
+ * schema zod cannot express gets null, and the form still works, with zod's issues from
+ * `POST /trigger` as its only guide.
  */
 function jsonSchemaOf(handle: unknown): Record<string, unknown> | null {
   const carrier = handle as { input?: unknown; inputSchema?: unknown }

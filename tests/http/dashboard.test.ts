@@ -119,20 +119,14 @@ describe('GET /jobs', () => {
     }
   })
 
-  it("gives the input's JSON Schema when the job's handle carries its zod schema", async () => {
+  it("gives a registered job's input as JSON Schema, from its zod schema", async () => {
     const database = await libsqlBackend.create()
-    const durably = createDurably({ ...FAST, dialect: database.dialect })
     const input = z.object({ email: z.email(), count: z.number().int().default(1) })
+    const durably = createDurably({ ...FAST, dialect: database.dialect }).register({
+      signUp: defineJob({ name: 'sign-up', input, run: async () => null }),
+    })
     try {
-      // A handle exposing `input` (by shape): the route describes it with zod's toJSONSchema.
-      const handler = createDurablyHandler(
-        {
-          ...durably,
-          jobs: { signUp: { name: 'sign-up', input } },
-          getSchedules: () => [],
-        } as unknown as Parameters<typeof createDurablyHandler>[0],
-        { dashboard: true },
-      )
+      const handler = createDurablyHandler(durably, { dashboard: true })
       const response = await handler.jobs(new Request('http://localhost/jobs'))
       const [job] = (await response.json()) as { inputSchema: Record<string, unknown> }[]
       expect(job!.inputSchema).toMatchObject({
