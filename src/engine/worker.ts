@@ -60,6 +60,8 @@ export function createWorker(core: Core): Worker {
   let heartbeatTimer: ReturnType<typeof setInterval> | undefined
   let wakeRequested = false
   let consecutiveFailures = 0
+  /** When the last claim looked (ms): the wake-up timer looks for what falls due after it. */
+  let lastClaimAt = 0
   let polling: Promise<void> | undefined
   let stopping: Promise<void> | undefined
   let drained: (() => void) | undefined
@@ -143,6 +145,7 @@ export function createWorker(core: Core): Worker {
       snapshot = await liveness.snapshot()
     }
     const now = core.now()
+    lastClaimAt = now
     return core.store.claimNextRun({
       owner: id,
       jobNames: core.jobNames(),
@@ -192,10 +195,13 @@ export function createWorker(core: Core): Worker {
    */
   async function untilNextWake(pollDelay: number): Promise<number> {
     await core.maintain()
-    const now = core.now()
-    const next = await core.store.nextWakeAt(core.jobNames(), new Date(now).toISOString())
+    // After the claim that found nothing, not after now: a run that fell due in between (a
+    // loaded machine, a slow query) is found and polled for at once, not a poll interval
+    // later. Runs already due at that claim were blocked (a busy key), and do not spin it.
+    const after = new Date(lastClaimAt).toISOString()
+    const next = await core.store.nextWakeAt(core.jobNames(), after)
     if (next === null) return pollDelay
-    return Math.max(0, Math.min(pollDelay, Date.parse(next) - now))
+    return Math.max(0, Math.min(pollDelay, Date.parse(next) - core.now()))
   }
 
   function track(claimed: ClaimedRun): InFlight {

@@ -188,8 +188,8 @@ export interface RunQueue {
    * claimable from `suspension.availableAt`, as one fenced write.
    */
   suspendRun(lease: Lease, suspension: Suspension): Promise<boolean>
-  /** The earliest moment after `now` a pending run of these jobs becomes claimable, if any. */
-  nextWakeAt(jobNames: readonly string[], now: string): Promise<string | null>
+  /** The earliest moment after `after` a pending run of these jobs becomes claimable, if any. */
+  nextWakeAt(jobNames: readonly string[], after: string): Promise<string | null>
   /** What replay needs of a run's finished steps, in execution order. */
   getRecordedSteps(runId: string): Promise<RecordedStep[]>
   /** The oldest event this run may take for a wait, sent since the run was created. */
