@@ -12,9 +12,10 @@ import { gate, nextEvent, waitUntil } from '../support/wait.js'
 import { echoJob, type Harness } from './harness.js'
 
 /**
- * Polling slow enough that only the worker's own timer explains a prompt wake-up. Not
- * slower: twice in CI, under the crash suites' load on better-sqlite3, a timer wake-up was
- * not seen and only a poll completed the run (not reproduced alone; under investigation).
+ * Polling slow enough that only the worker's own timer explains a prompt wake-up, and fast
+ * enough that a missed timer costs seconds, not the test (a wake-up once slept a whole
+ * interval when a run fell due between the empty claim and the wake-up query; fixed in the
+ * worker, e05a1b9).
  */
 const NO_POLLING = { pollingInterval: 5_000 }
 
