@@ -7,10 +7,10 @@
 import { errorMessage, NotFoundError, SerializationError } from '../errors.js'
 import { parseWithSchema } from '../job.js'
 import { roundTrip } from '../serialize.js'
-import type { ClaimedRun, RecordedStep } from '../store/store.js'
+import type { ClaimedRun } from '../store/store.js'
 import { type ExecutionControl, ShutdownRequested, type StopReason } from './control.js'
 import { type Core, isoNow, reportError } from './core.js'
-import { persist } from './persist.js'
+import { engineQuery, persist } from './persist.js'
 import { createStepContext } from './step.js'
 
 export async function executeRun(
@@ -37,7 +37,12 @@ export async function executeRun(
     if (!claimed.payload.ok) throw new SerializationError(claimed.payload.problem)
     core.followSchedule(jobName, run.idempotencyKey)
     // A first claim has nothing to replay: skip the read.
-    const recordedSteps = lease.generation > 1 ? await readRecordedSteps(core, control, run.id) : []
+    const recordedSteps =
+      lease.generation > 1
+        ? await engineQuery(core, control, 'replay', run.id, () =>
+            core.store.getRecordedSteps(run.id),
+          )
+        : []
     const steps = createStepContext({
       core,
       jobName,
@@ -112,18 +117,4 @@ export async function executeRun(
 function stopReasonOf(control: ExecutionControl, error: unknown): StopReason | undefined {
   if (control.signal.aborted || control.reason === 'suspended') return control.reason
   return error instanceof ShutdownRequested ? 'shutdown' : undefined
-}
-
-async function readRecordedSteps(
-  core: Core,
-  control: ExecutionControl,
-  runId: string,
-): Promise<RecordedStep[]> {
-  try {
-    return await core.store.getRecordedSteps(runId)
-  } catch (error) {
-    reportError(core, 'replay', error, runId)
-    control.stop('database-unavailable', error instanceof Error ? error : undefined)
-    throw error
-  }
 }

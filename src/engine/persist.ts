@@ -41,3 +41,25 @@ export async function persist(
 function isDatabaseError(error: unknown): error is DurablyError {
   return isDurablyError(error) && error.code === 'DATABASE'
 }
+
+/**
+ * The engine's other queries during an execution (replay's read, a wait's lookup, a child's
+ * idempotent insert). The store has already retried what may be retried, so a failure here
+ * means the database is unavailable: it is reported, and the execution stops without
+ * failing the run, which resumes later.
+ */
+export async function engineQuery<T>(
+  core: Core,
+  control: ExecutionControl,
+  context: WorkerErrorContext,
+  runId: string,
+  query: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await query()
+  } catch (error) {
+    reportError(core, context, error, runId)
+    control.stop('database-unavailable', error instanceof Error ? error : undefined)
+    throw error
+  }
+}

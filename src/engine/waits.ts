@@ -10,6 +10,7 @@ import {
   CancelledError,
   InvalidArgumentError,
   RunFailedError,
+  rejectUnknownKeys,
   SerializationError,
   TimeoutError,
 } from '../errors.js'
@@ -30,7 +31,8 @@ import {
 } from '../store/store.js'
 import { isTerminal, type Run, type WaitingFor } from '../types.js'
 import type { ExecutionControl } from './control.js'
-import { type Core, isoNow, reportError } from './core.js'
+import { type Core, isoNow } from './core.js'
+import { engineQuery } from './persist.js'
 
 /** A step that is to execute now: what committing its outcome needs. */
 export interface BegunStep {
@@ -98,16 +100,8 @@ export function createWaits(kit: StepKit): Waits {
     return timeout === undefined ? NEVER : new Date(core.now() + timeout).toISOString()
   }
 
-  /** The engine's own reads: a database that fails them hands the run back. */
-  async function read<T>(query: () => Promise<T>): Promise<T> {
-    try {
-      return await query()
-    } catch (error) {
-      reportError(core, 'wait', error, runId)
-      control.stop('database-unavailable', error instanceof Error ? error : undefined)
-      throw error
-    }
-  }
+  /** A query of this wait; a database that fails it hands the run back. */
+  const query = <T>(run: () => Promise<T>) => engineQuery(core, control, 'wait', runId, run)
 
   /**
    * A durable sleep is a step whose output is its wake-up time. The first time, the step is
@@ -151,13 +145,13 @@ export function createWaits(kit: StepKit): Waits {
       return outcome.eventId === null ? null : parse(outcome.data)
     }
     const step = started.begun
-    const query: EventQuery = {
+    const eventQuery: EventQuery = {
       event,
       keys: JSON.stringify(Object.keys(match).sort()),
       match: toJson(match, `step.waitForEvent("${name}"): match`) ?? '{}',
       consumed: [...consumed],
     }
-    const found = await read(() => core.store.findEvent(runId, query))
+    const found = await query(() => core.store.findEvent(runId, eventQuery))
     if (found) {
       if (!found.data.ok) throw new SerializationError(found.data.problem)
       const data = await parse(found.data.value)
@@ -189,7 +183,7 @@ export function createWaits(kit: StepKit): Waits {
         ...(Object.keys(match).length > 0 ? { match } : {}),
         ...(until === NEVER ? {} : { until }),
       },
-      { availableAt: until, condition: { kind: 'event', ...query } },
+      { availableAt: until, condition: { kind: 'event', ...eventQuery } },
     )
   }
 
@@ -281,7 +275,7 @@ export function createWaits(kit: StepKit): Waits {
   ): Promise<Run> {
     const payload = await parseWithSchema(schema, input, `${where}: the input`)
     const createdAt = isoNow(core)
-    const [result] = await read(() =>
+    const [result] = await query(() =>
       core.store.insertRuns([
         {
           id: core.newId(),
@@ -353,7 +347,13 @@ function checkStepName(method: string, name: unknown, runId: string): asserts na
   }
 }
 
-const WAIT_OPTION_KEYS = ['event', 'match', 'timeout', 'schema'] as const
+const WAIT_OPTION_KEYS = [
+  'event',
+  'match',
+  'timeout',
+  'schema',
+] as const satisfies readonly (keyof WaitForEventOptions)[]
+const INVOKE_OPTION_KEYS = ['timeout'] as const satisfies readonly (keyof InvokeOptions)[]
 
 function checkWaitOptions<TData>(
   name: string,
@@ -364,13 +364,7 @@ function checkWaitOptions<TData>(
   if (!options || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvalidArgumentError(`${where}: options { event, match?, timeout? } are required`)
   }
-  for (const key of Object.keys(options)) {
-    if (!(WAIT_OPTION_KEYS as readonly string[]).includes(key)) {
-      throw new InvalidArgumentError(
-        `${where}: unknown option "${key}" (known: ${WAIT_OPTION_KEYS.join(', ')})`,
-      )
-    }
-  }
+  rejectUnknownKeys(options, WAIT_OPTION_KEYS, where)
   const { event, match = {}, timeout, schema } = options
   checkEventName(event, where)
   checkMatch(match, where)
@@ -389,11 +383,7 @@ function checkInvokeOptions(options: InvokeOptions | undefined, where: string): 
   if (!options || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvalidArgumentError(`${where}: options must be an object`)
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'timeout') {
-      throw new InvalidArgumentError(`${where}: unknown option "${key}" (known: timeout)`)
-    }
-  }
+  rejectUnknownKeys(options, INVOKE_OPTION_KEYS, where)
   checkTimeout(options.timeout, where)
   return options.timeout
 }
