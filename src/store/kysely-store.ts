@@ -18,7 +18,7 @@ import {
   rowToRun,
   rowToStep,
 } from './rows.js'
-import type { Database, RunRow } from './schema.js'
+import { type Database, NO_WAIT, type RunRow } from './schema.js'
 import type {
   ClaimedRun,
   ClaimRequest,
@@ -187,9 +187,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       fencedUpdate(lease, {
         status: 'completed',
         output,
-        wait_for: null,
-        wait_event: null,
-        wait_correlation: null,
+        ...NO_WAIT,
         error: null,
         lease_owner: null,
         completed_at: now,
@@ -200,9 +198,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       fencedUpdate(lease, {
         status: 'failed',
         error,
-        wait_for: null,
-        wait_event: null,
-        wait_correlation: null,
+        ...NO_WAIT,
         lease_owner: null,
         completed_at: now,
         updated_at: now,
@@ -217,9 +213,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         status: 'pending',
         lease_owner: null,
         heartbeat_at: null,
-        wait_for: null,
-        wait_event: null,
-        wait_correlation: null,
+        ...NO_WAIT,
         updated_at: now,
       }),
 
@@ -264,9 +258,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         .set({
           status: 'cancelled',
           lease_owner: null,
-          wait_for: null,
-          wait_event: null,
-          wait_correlation: null,
+          ...NO_WAIT,
           completed_at: now,
           updated_at: now,
         })
@@ -285,9 +277,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
           output: null,
           lease_owner: null,
           heartbeat_at: null,
-          wait_for: null,
-          wait_event: null,
-          wait_correlation: null,
+          ...NO_WAIT,
           available_at: sql`CASE WHEN available_at <= ${now} THEN available_at ELSE ${now} END`,
           completed_at: null,
           updated_at: now,

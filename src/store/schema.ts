@@ -104,6 +104,13 @@ export type LogsTable = DurablyLogsTable
 export type SchemaVersionsTable = DurablySchemaVersionsTable
 
 export type RunRow = DurablyRunsTable
+
+/** A run that stops waiting (it ends, is handed back, cancelled or retried) forgets its wait. */
+export const NO_WAIT = {
+  wait_for: null,
+  wait_event: null,
+  wait_correlation: null,
+} as const satisfies Partial<RunRow>
 /** What a claim reads back: only what starting the execution needs, the payload as JSON text. */
 export type ClaimedRow = Pick<
   RunRow,
