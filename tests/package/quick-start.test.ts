@@ -7,39 +7,14 @@
  * TypeScript is the repository's own (locked) compiler, so a new TypeScript release cannot fail
  * CI; everything else comes from the npm registry, with npm's cache in the temp directory.
  */
-import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { exec, npmEnvIn, packDurably, ROOT } from '../support/package.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 const EXPECTED_OUTPUT = 'triggered pending\nsynced { syncedCount: 2 }\n'
-
-interface Result {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs a command without throwing on a non-zero exit; npm's own variables are not passed on. */
-function exec(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')),
-  )
-  return new Promise<Result>((resolve) => {
-    execFile(
-      file,
-      args,
-      { cwd, env: { ...inherited, ...env }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-  })
-}
 
 function readmeQuickStart() {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
@@ -77,24 +52,12 @@ describe('the README Quick start, from the packed package', () => {
 
   beforeAll(async () => {
     temp = mkdtempSync(join(tmpdir(), 'durably-package-'))
-    npmEnv = {
-      npm_config_cache: join(temp, 'npm-cache'),
-      npm_config_audit: 'false',
-      npm_config_fund: 'false',
-      npm_config_update_notifier: 'false',
-    }
+    npmEnv = npmEnvIn(temp)
     // CI builds before testing; a fresh checkout that runs `npm test` alone builds here.
-    if (!existsSync(join(ROOT, 'dist', 'index.js'))) {
-      const build = await exec('npm', ['run', 'build'], ROOT, npmEnv)
-      expect(build.code, build.stdout + build.stderr).toBe(0)
-    }
-    const pack = await exec('npm', ['pack', '--json', '--pack-destination', temp], ROOT, npmEnv)
-    expect(pack.code, pack.stderr).toBe(0)
-    const [packed] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[]
-    const files = packed!.files.map((file) => file.path)
-    expect(files).toContain('LICENSE')
-    expect(files.filter((path) => path.endsWith('.map'))).toEqual([])
-    tarball = join(temp, packed!.filename)
+    const packed = await packDurably(temp, npmEnv)
+    expect(packed.files).toContain('LICENSE')
+    expect(packed.files.filter((path) => path.endsWith('.map'))).toEqual([])
+    tarball = packed.tarball
   }, 120_000)
 
   afterAll(() => {

@@ -4,37 +4,12 @@
  * (as tests/package/quick-start.test.ts installs its apps), and a script there renders hooks
  * on the server and in a DOM (jsdom) against the real handler served by this test.
  */
-import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { exec, npmEnvIn, packDurably, ROOT } from '../support/package.js'
 import { type HooksServer, startHooksServer } from './support.js'
-
-const ROOT = join(import.meta.dirname, '..', '..')
-
-interface Result {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function exec(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')),
-  )
-  return new Promise<Result>((resolve) => {
-    execFile(
-      file,
-      args,
-      { cwd, env: { ...inherited, ...env }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-  })
-}
 
 // The app's script: React 18 from the app, jsdom from this repository (a DOM for the client).
 const SCRIPT = `
@@ -89,19 +64,8 @@ describe('durably/react on React 18', () => {
 
   beforeAll(async () => {
     temp = mkdtempSync(join(tmpdir(), 'durably-react18-'))
-    const npmEnv = {
-      npm_config_cache: join(temp, 'npm-cache'),
-      npm_config_audit: 'false',
-      npm_config_fund: 'false',
-      npm_config_update_notifier: 'false',
-    }
-    if (!existsSync(join(ROOT, 'dist', 'react.js'))) {
-      const build = await exec('npm', ['run', 'build'], ROOT, npmEnv)
-      expect(build.code, build.stdout + build.stderr).toBe(0)
-    }
-    const pack = await exec('npm', ['pack', '--json', '--pack-destination', temp], ROOT, npmEnv)
-    expect(pack.code, pack.stderr).toBe(0)
-    const [packed] = JSON.parse(pack.stdout) as { filename: string }[]
+    const npmEnv = npmEnvIn(temp)
+    const { tarball } = await packDurably(temp, npmEnv)
     app = join(temp, 'app')
     mkdirSync(app)
     writeFileSync(
@@ -111,7 +75,7 @@ describe('durably/react on React 18', () => {
     writeFileSync(join(app, 'check.mjs'), SCRIPT)
     const installed = await exec(
       'npm',
-      ['install', join(temp, packed!.filename), 'react@18', 'react-dom@18', 'kysely', 'zod'],
+      ['install', tarball, 'react@18', 'react-dom@18', 'kysely', 'zod'],
       app,
       npmEnv,
     )
