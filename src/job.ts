@@ -9,6 +9,7 @@ import { InvalidArgumentError, rejectUnknownKeys, ValidationError } from './erro
 import { type ScheduleDefinition, validateSchedule } from './schedule.js'
 import type { Jsonify } from './serialize.js'
 import type { Run, RunFilter } from './types.js'
+import { assertZod4Schema } from './zod-version.js'
 
 /** What a job body receives: durable steps, progress and logs. */
 export interface StepContext {
@@ -216,6 +217,9 @@ export function assertJobDefinition(
   if (typeof candidate.name !== 'string' || candidate.name.trim() === '') {
     throw new InvalidArgumentError(`${where}: a job needs a non-empty string "name"`)
   }
+  // Before the shape checks: a zod 3 schema has their shape, and is refused by its version.
+  assertZod4Schema(candidate.input, `${where}: job "${candidate.name}": "input"`)
+  assertZod4Schema(candidate.output, `${where}: job "${candidate.name}": "output"`)
   if (!isSchema(candidate.input)) {
     throw new InvalidArgumentError(`${where}: job "${candidate.name}" needs an "input" zod schema`)
   }
