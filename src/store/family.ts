@@ -40,7 +40,7 @@ export interface SqlFamily {
   addRunColumn(
     db: Kysely<Database>,
     name: string,
-    type: 'text' | 'json' | 'timestamptz',
+    type: 'text' | 'integer' | 'json' | 'timestamptz',
   ): Promise<void>
   /** DDL that is not portable: delete cascades, for example. */
   extraSchema(db: Kysely<Database>, version: number): Promise<void>

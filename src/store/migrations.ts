@@ -199,6 +199,106 @@ migrations.push({
   },
 })
 
+/**
+ * Version 4: flow control, retries and traces. A run carries its concurrency limit and the
+ * slot it holds while running (unique per key, so a limit holds whichever process claims),
+ * its throttle and debounce keys, its priority and attempt count, and the trace context
+ * captured when it was triggered. A run that cannot start because its key is full is
+ * parked: `available_at` moves to the far future (`PARKED_AT`) and `parked_from` keeps where
+ * it was, so claims never walk a blocked backlog; the run that frees a slot wakes it.
+ */
+migrations.push({
+  version: 4,
+  async up(db, family) {
+    const { json, timestamp } = family.types
+    await family.addRunColumn(db, 'priority', 'integer')
+    await family.addRunColumn(db, 'concurrency_limit', 'integer')
+    await family.addRunColumn(db, 'concurrency_slot', 'integer')
+    await family.addRunColumn(db, 'parked_from', timestamp)
+    await family.addRunColumn(db, 'throttle_key', 'text')
+    await family.addRunColumn(db, 'throttle_limit', 'integer')
+    await family.addRunColumn(db, 'throttle_period', 'integer')
+    await family.addRunColumn(db, 'debounce_key', 'text')
+    await family.addRunColumn(db, 'attempt', 'integer')
+    await family.addRunColumn(db, 'trace_context', json)
+    await db
+      .updateTable('durably_runs')
+      .set({ concurrency_slot: 0 })
+      .where('concurrency_key', 'is not', null)
+      .execute()
+    // One running run per (key, slot) replaces one running run per key: limit 1 is slot 0.
+    await db.schema.dropIndex('durably_runs_concurrency_running').ifExists().execute()
+    await db.schema
+      .createIndex('durably_runs_concurrency_slots')
+      .ifNotExists()
+      .unique()
+      .on('durably_runs')
+      .columns(['concurrency_key', 'concurrency_slot'])
+      .where(sql<boolean>`status = 'running' AND concurrency_key IS NOT NULL`)
+      .execute()
+    // Parked runs of a key, in the order they were due: what a freed slot wakes.
+    await db.schema
+      .createIndex('durably_runs_parked')
+      .ifNotExists()
+      .on('durably_runs')
+      .columns(['concurrency_key', 'parked_from', 'id'])
+      .where(sql<boolean>`parked_from IS NOT NULL`)
+      .execute()
+    // Runs of a throttle key not started yet: what a start moves to the next free slot.
+    await db.schema
+      .createIndex('durably_runs_throttled')
+      .ifNotExists()
+      .on('durably_runs')
+      .columns(['throttle_key', 'available_at', 'id'])
+      .where(sql<boolean>`throttle_key IS NOT NULL AND status = 'pending' AND started_at IS NULL`)
+      .execute()
+    // At most one pending, never started run per debounce key: a trigger replaces its input.
+    await db.schema
+      .createIndex('durably_runs_debounce')
+      .ifNotExists()
+      .unique()
+      .on('durably_runs')
+      .column('debounce_key')
+      .where(sql<boolean>`debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL`)
+      .execute()
+    // The last `limit` starts of each throttle key, as the moment each slot frees again.
+    await db.schema
+      .createTable('durably_throttle_slots')
+      .ifNotExists()
+      .addColumn('throttle_key', 'text', (column) => column.notNull())
+      .addColumn('slot', 'integer', (column) => column.notNull())
+      .addColumn('free_at', timestamp, (column) => column.notNull())
+      .addPrimaryKeyConstraint('durably_throttle_slots_pk', ['throttle_key', 'slot'])
+      .execute()
+    // Which jobs some worker has registered lately (`blockedBy: 'no-worker'`).
+    await db.schema
+      .createTable('durably_workers')
+      .ifNotExists()
+      .addColumn('job_name', 'text', (column) => column.primaryKey())
+      .addColumn('seen_at', timestamp, (column) => column.notNull())
+      .execute()
+    // Every attempt of a run or of a step with a retry policy, recorded before its body runs.
+    await db.schema
+      .createTable('durably_attempts')
+      .ifNotExists()
+      .addColumn('id', 'text', (column) => column.primaryKey())
+      .addColumn('run_id', 'text', family.runReference)
+      .addColumn('step_index', 'integer')
+      .addColumn('step_name', 'text')
+      .addColumn('attempt', 'integer', (column) => column.notNull())
+      .addColumn('error', 'text')
+      .addColumn('started_at', timestamp, (column) => column.notNull())
+      .addColumn('ended_at', timestamp)
+      .execute()
+    await db.schema
+      .createIndex('durably_attempts_run')
+      .ifNotExists()
+      .on('durably_attempts')
+      .columns(['run_id', 'step_index', 'attempt'])
+      .execute()
+  },
+})
+
 export async function migrate(db: Kysely<Database>, family: SqlFamily): Promise<void> {
   await family.withMigrationLock(db, async (locked) => {
     await locked.schema

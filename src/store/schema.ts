@@ -40,6 +40,23 @@ export interface DurablyRunsTable {
   completed_at: Timestamp | null
   created_at: Timestamp
   updated_at: Timestamp
+  /** Seconds of head start among claimable runs (NULL = 0). */
+  priority: number | null
+  /** Running runs allowed per `concurrency_key` (NULL = 1, the spec's `concurrencyKey`). */
+  concurrency_limit: number | null
+  /** The slot (0 … limit − 1) this run holds among its key's running runs. */
+  concurrency_slot: number | null
+  /** Where `available_at` was when the run was parked behind a full key; NULL when not parked. */
+  parked_from: Timestamp | null
+  throttle_key: string | null
+  throttle_limit: number | null
+  /** Milliseconds. */
+  throttle_period: number | null
+  debounce_key: string | null
+  /** Run attempts begun (NULL = none yet). */
+  attempt: number | null
+  /** The trace context active at trigger time (W3C `traceparent`/`tracestate`), if any. */
+  trace_context: JsonColumn | null
 }
 
 export interface DurablyStepsTable {
@@ -83,6 +100,31 @@ export interface DurablyEventKeysTable {
   keys: string
 }
 
+/** The last `throttle_limit` starts of a throttle key, each as the moment its slot frees. */
+export interface DurablyThrottleSlotsTable {
+  throttle_key: string
+  slot: number
+  free_at: Timestamp
+}
+
+/** The jobs some worker registered, and when it last said so. */
+export interface DurablyWorkersTable {
+  job_name: string
+  seen_at: Timestamp
+}
+
+/** One attempt of a run (`step_index` NULL) or of a step with a retry policy. */
+export interface DurablyAttemptsTable {
+  id: string
+  run_id: string
+  step_index: number | null
+  step_name: string | null
+  attempt: number
+  error: string | null
+  started_at: Timestamp
+  ended_at: Timestamp | null
+}
+
 export interface DurablySchemaVersionsTable {
   version: number
   applied_at: Timestamp
@@ -94,6 +136,9 @@ export interface Database {
   durably_logs: DurablyLogsTable
   durably_events: DurablyEventsTable
   durably_event_keys: DurablyEventKeysTable
+  durably_throttle_slots: DurablyThrottleSlotsTable
+  durably_workers: DurablyWorkersTable
+  durably_attempts: DurablyAttemptsTable
   durably_schema_versions: DurablySchemaVersionsTable
 }
 
@@ -104,6 +149,12 @@ export type LogsTable = DurablyLogsTable
 export type SchemaVersionsTable = DurablySchemaVersionsTable
 
 export type RunRow = DurablyRunsTable
+
+/**
+ * Where a parked run's `available_at` goes: later than any real time, so the claim's index
+ * range never reaches it, and the same instant on every family.
+ */
+export const PARKED_AT = '9999-12-31T23:59:59.999Z'
 
 /** A run that stops waiting (it ends, is handed back, cancelled or retried) forgets its wait. */
 export const NO_WAIT = {

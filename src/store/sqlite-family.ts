@@ -64,6 +64,13 @@ export const sqliteFamily: SqlFamily = {
         END`.execute(db)
     }
     if (version === 3) await wakeTriggers(db)
+    if (version === 4) {
+      await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_delete_attempts
+        AFTER DELETE ON durably_runs
+        BEGIN
+          DELETE FROM durably_attempts WHERE run_id = OLD.id;
+        END`.execute(db)
+    }
   },
 
   async claimNextRun(db, request: ClaimRequest) {
