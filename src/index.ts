@@ -44,6 +44,7 @@ export type {
   StepCompleteEvent,
   StepFailEvent,
   StepStartEvent,
+  StorageVolatileEvent,
   TerminalEvent,
   WorkerErrorContext,
   WorkerErrorEvent,
@@ -79,6 +80,8 @@ export type {
   WaitForEventOptions,
 } from './job.js'
 export { defineJob } from './job.js'
+export type { ConcurrencyOptions, DebounceOptions, FlowKey, ThrottleOptions } from './flow.js'
+export type { RetryBackoff, RetryPolicy, StepRunOptions } from './retry-policy.js'
 export type { DialectLike, DurablyOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
 export type { PurgeOptions } from './runs.js'

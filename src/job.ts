@@ -9,6 +9,13 @@ import { InvalidArgumentError, rejectUnknownKeys, ValidationError } from './erro
 import { type ScheduleDefinition, validateSchedule } from './schedule.js'
 import type { Jsonify } from './serialize.js'
 import type { Run, RunFilter } from './types.js'
+import {
+  type ConcurrencyOptions,
+  type DebounceOptions,
+  type ThrottleOptions,
+  validateFlowControl,
+} from './flow.js'
+import { type RetryPolicy, type StepRunOptions, validateRetryPolicy } from './retry-policy.js'
 import { assertZod4Schema } from './zod-version.js'
 
 /** What a job body receives: durable steps, progress and logs. */
@@ -22,7 +29,11 @@ export interface StepContext {
    * without executing it again. `fn` receives `signal`. The result is the value's JSON round
    * trip (typed `Jsonify<T>`: a Date comes back as its ISO string), the same on replay.
    */
-  run<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<Jsonify<T>>
+  run<T>(
+    name: string,
+    fn: (signal: AbortSignal) => T | Promise<T>,
+    options?: StepRunOptions,
+  ): Promise<Jsonify<T>>
   /**
    * Wait `ms` milliseconds without holding a worker: the run is handed back and resumes
    * (replaying its finished steps) once the time has come, in whichever process claims it.
@@ -114,6 +125,14 @@ export interface JobDefinition<
    * @example schedule: { cron: '0 3 * * *', timezone: 'Europe/Berlin', input: { full: true } }
    */
   schedule?: ScheduleDefinition<TTriggerInput>
+  /** Retry a run whose body throws, with backoff; finished steps are never re-run. */
+  retry?: RetryPolicy
+  /** At most `limit` running runs (per `key` of the input), across every process. */
+  concurrency?: ConcurrencyOptions<TInput>
+  /** At most `limit` starts per `period` ms (per `key`); excess runs wait for their slot. */
+  throttle?: ThrottleOptions<TInput>
+  /** A trigger within `period` ms of a pending run with the same key replaces its input. */
+  debounce?: DebounceOptions<TInput>
 }
 
 /** Any job definition, whatever its types (what `register` accepts). */
@@ -123,6 +142,10 @@ export interface AnyJobDefinition {
   output?: ZodType<unknown, unknown>
   run: (step: StepContext, payload: never) => Promise<unknown>
   schedule?: ScheduleDefinition<unknown>
+  retry?: RetryPolicy
+  concurrency?: ConcurrencyOptions<never>
+  throttle?: ThrottleOptions<never>
+  debounce?: DebounceOptions<never>
 }
 
 export interface TriggerOptions {
@@ -235,6 +258,10 @@ export function assertJobDefinition(
   if (candidate.schedule !== undefined) {
     validateSchedule(candidate.schedule, `${where}: job "${candidate.name}"`)
   }
+  if (candidate.retry !== undefined) {
+    validateRetryPolicy(candidate.retry, `${where}: job "${candidate.name}"`)
+  }
+  validateFlowControl(candidate, `${where}: job "${candidate.name}"`)
 }
 
 const JOB_DEFINITION_KEYS = [
@@ -243,6 +270,10 @@ const JOB_DEFINITION_KEYS = [
   'output',
   'run',
   'schedule',
+  'retry',
+  'concurrency',
+  'throttle',
+  'debounce',
 ] as const satisfies readonly (keyof AnyJobDefinition)[]
 
 function isSchema(value: unknown): boolean {
