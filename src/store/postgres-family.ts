@@ -167,18 +167,28 @@ export const postgresFamily: SqlFamily = {
         available_at: run.availableAt,
         wait_for: run.waitingFor,
         parent_run_id: run.parentRunId,
+        priority: run.priority ?? null,
+        concurrency_limit: run.concurrencyLimit ?? null,
+        throttle_key: run.throttle?.key ?? null,
+        throttle_limit: run.throttle?.limit ?? null,
+        throttle_period: run.throttle?.period ?? null,
+        trace_context: run.traceContext ?? null,
       })),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
                                 lease_generation, created_at, updated_at, available_at, wait_for,
-                                parent_run_id)
+                                parent_run_id, priority, concurrency_limit, throttle_key,
+                                throttle_limit, throttle_period, trace_context)
       SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
              0, item.created_at, item.created_at, item.available_at, item.wait_for::json,
-             item.parent_run_id
+             item.parent_run_id, item.priority, item.concurrency_limit, item.throttle_key,
+             item.throttle_limit, item.throttle_period, item.trace_context::json
       FROM json_to_recordset(${rows}::json) AS item(id text, job_name text, payload text,
            idempotency_key text, concurrency_key text, created_at timestamptz,
-           available_at timestamptz, wait_for text, parent_run_id text)
+           available_at timestamptz, wait_for text, parent_run_id text, priority integer,
+           concurrency_limit integer, throttle_key text, throttle_limit integer,
+           throttle_period integer, trace_context text)
       ON CONFLICT DO NOTHING
       RETURNING *`.execute(db)
     return result.rows

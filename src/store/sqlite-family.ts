@@ -187,14 +187,22 @@ export const sqliteFamily: SqlFamily = {
         run.availableAt,
         run.waitingFor,
         run.parentRunId,
+        run.priority ?? null,
+        run.concurrencyLimit ?? null,
+        run.throttle?.key ?? null,
+        run.throttle?.limit ?? null,
+        run.throttle?.period ?? null,
+        run.traceContext ?? null,
       ]),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
                                 lease_generation, created_at, updated_at, available_at, wait_for,
-                                parent_run_id)
+                                parent_run_id, priority, concurrency_limit, throttle_key,
+                                throttle_limit, throttle_period, trace_context)
       SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0,
-             value ->> 5, value ->> 5, value ->> 6, value ->> 7, value ->> 8
+             value ->> 5, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9,
+             value ->> 10, value ->> 11, value ->> 12, value ->> 13, value ->> 14
       FROM json_each(${rows})
       WHERE true
       ON CONFLICT DO NOTHING

@@ -58,6 +58,14 @@ export interface NewRun {
   waitingFor: string | null
   /** The run whose `step.invoke` created this one. */
   parentRunId: string | null
+  /** Seconds of head start among claimable runs (absent = 0). */
+  priority?: number
+  /** Running runs allowed per `concurrencyKey` (absent = 1). */
+  concurrencyLimit?: number
+  /** At most `limit` starts per `period` ms among runs sharing `key`. */
+  throttle?: { key: string; limit: number; period: number }
+  /** JSON text: the trace context active at trigger time. */
+  traceContext?: string | null
 }
 
 export interface CreatedRun {
