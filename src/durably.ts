@@ -138,7 +138,7 @@ export type DurablyWith<TJobs extends Record<string, JobHandle<string, never, un
 export function createDurably(options: DurablyOptions): Durably {
   const resolved = resolveOptions(options)
   const now = Date.now
-  const { db, store, listen } = openStore(resolved.dialect, {
+  const { db, store, listen, describeStorage } = openStore(resolved.dialect, {
     ...(resolved.family ? { family: resolved.family } : {}),
     ...(resolved.listen ? { listen: resolved.listen } : {}),
     now,
@@ -150,13 +150,39 @@ export function createDurably(options: DurablyOptions): Durably {
   let destroyed = false
   const plugins = new Set<string>()
 
+  let storageChecked: Promise<void> | undefined
   const ready = () => {
     if (destroyed) return Promise.reject(new ClosedError())
-    migration ??= store.migrate().catch((error: unknown) => {
-      migration = undefined
-      throw error
-    })
+    migration ??= store
+      .migrate()
+      .then(() => (storageChecked ??= warnIfVolatile()))
+      .catch((error: unknown) => {
+        migration = undefined
+        throw error
+      })
     return migration
+  }
+
+  // Once, after the first migration (the driver exists only then): a browser database that
+  // will not outlive the page is said as an event and on the console, since SQLocal's fallback
+  // to memory otherwise passes silently and every run is lost on reload. Never fails `ready`.
+  const warnIfVolatile = async () => {
+    const storage = await describeStorage().catch(() => undefined)
+    if (!storage || storage.persistent) return
+    emitter.emit({
+      type: 'storage:volatile',
+      storageType: storage.storageType,
+      databasePath: storage.databasePath,
+    })
+    const lost =
+      storage.storageType === 'session'
+        ? 'in sessionStorage, so every run is lost when the tab closes'
+        : `in ${storage.storageType}, so every run is lost when the page reloads or closes`
+    console.warn(
+      `[durably] the database is ${lost}. SQLite in OPFS needs a cross-origin isolated page:` +
+        ' serve it with Cross-Origin-Opener-Policy: same-origin and' +
+        ' Cross-Origin-Embedder-Policy: require-corp (durably README, "In the browser").',
+    )
   }
 
   const core: Core = {

@@ -138,6 +138,20 @@ export interface WorkerErrorEvent extends EventBase {
   runId?: string
 }
 
+/**
+ * The database will not outlive the page: SQLocal stores it in memory (OPFS was unavailable,
+ * typically a page served without cross-origin isolation headers) or in sessionStorage.
+ * Emitted once per instance, when the schema is first ready (listen before `init()`), with one
+ * `console.warn` beside it.
+ */
+export interface StorageVolatileEvent extends EventBase {
+  type: 'storage:volatile'
+  /** SQLocal's storage type: `'memory'` or `'session'`. */
+  storageType: string
+  /** The path SQLocal uses (`':memory:'` after its fallback), or null if it does not say. */
+  databasePath: string | null
+}
+
 export interface DurablyEventMap {
   'run:trigger': RunTriggerEvent
   'run:start': RunStartEvent
@@ -157,6 +171,7 @@ export interface DurablyEventMap {
   'child:start': ChildStartEvent
   'child:finish': ChildFinishEvent
   'worker:error': WorkerErrorEvent
+  'storage:volatile': StorageVolatileEvent
 }
 
 export type EventType = keyof DurablyEventMap
@@ -188,6 +203,7 @@ export const EVENT_TYPES = [
   'child:start',
   'child:finish',
   'worker:error',
+  'storage:volatile',
 ] as const satisfies readonly EventType[]
 
 /** After one of these a run emits nothing more (until a `retry()`): watchers stop here. */

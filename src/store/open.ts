@@ -2,9 +2,10 @@
  * Opening the storage layer for a dialect: decide its SQL family, wrap libSQL's driver for
  * busy recovery, build the Kysely instance and the store (statements, then the layer that
  * turns driver failures into `DatabaseError`s), and describe how to listen for work where
- * the family can. `createDurably` imports nothing else from store/ but types.
+ * the family can, and what the storage is (`describeStorage`, for the volatile-storage warning).
+ * `createDurably` imports nothing else from store/ but types.
  */
-import { type Dialect, Kysely } from 'kysely'
+import { type Dialect, type Driver, Kysely } from 'kysely'
 import { InvalidArgumentError } from '../errors.js'
 import type { BackoffPolicy } from '../retry.js'
 import { detectFamily, type FamilyName, type SqlFamily } from './family.js'
@@ -39,6 +40,21 @@ export interface OpenedStore {
   store: Store
   /** Present where other processes can announce work (PostgreSQL with `listen`). */
   listen?: (hooks: ListenHooks) => WorkListener
+  /**
+   * Where the database lives, when the dialect can tell (SQLocal in a browser), else
+   * undefined. Ask after the first query: the driver exists only then.
+   */
+  describeStorage(): Promise<StorageDescription | undefined>
+}
+
+/** Where a browser database lives, as SQLocal reports it. */
+export interface StorageDescription {
+  /** SQLocal's word: `'opfs'`, `'memory'`, `'local'` (localStorage), `'session'`, … */
+  storageType: string
+  /** The database path SQLocal ended up with (`':memory:'` after a fallback), if it says. */
+  databasePath: string | null
+  /** False when the data goes with the page (memory) or with the tab (sessionStorage). */
+  persistent: boolean
 }
 
 export function openStore(dialect: Dialect, options: OpenStoreOptions): OpenedStore {
@@ -51,7 +67,8 @@ export function openStore(dialect: Dialect, options: OpenStoreOptions): OpenedSt
     )
   }
   if (pool) guardPoolConnections(pool)
-  const recoverable = family === sqliteFamily ? withLibsqlRecovery(dialect) : undefined
+  const observed = family === sqliteFamily ? observeDriver(dialect) : undefined
+  const recoverable = observed ? withLibsqlRecovery(observed.dialect) : undefined
   const db = new Kysely<Database>({ dialect: recoverable ?? dialect })
   const recover = async () => {
     if (recoverable && (await recoverable.recover())) await family.prepare(db)
@@ -61,5 +78,56 @@ export function openStore(dialect: Dialect, options: OpenStoreOptions): OpenedSt
     db,
     store,
     ...(pool ? { listen: (hooks: ListenHooks) => listenForWork(pool, hooks) } : {}),
+    describeStorage: () => describeSqlocal(observed?.driver()),
+  }
+}
+
+/**
+ * The same dialect, remembering the driver Kysely creates from it (once, on first use). The
+ * driver is handed on untouched, so nothing about queries or transactions changes.
+ */
+function observeDriver(dialect: Dialect): { dialect: Dialect; driver(): Driver | undefined } {
+  let driver: Driver | undefined
+  return {
+    dialect: {
+      createAdapter: () => dialect.createAdapter(),
+      createIntrospector: (db) => dialect.createIntrospector(db),
+      createQueryCompiler: () => dialect.createQueryCompiler(),
+      createDriver: () => {
+        driver = dialect.createDriver()
+        return driver
+      },
+    },
+    driver: () => driver,
+  }
+}
+
+/** What SQLocal's `getDatabaseInfo()` answers; read by shape, so durably never imports it. */
+interface SqlocalInfo {
+  storageType?: unknown
+  databasePath?: unknown
+}
+
+// Gone when the tab or page goes: SQLocal's in-memory fallback (OPFS unavailable, as on a page
+// that is not cross-origin isolated) and sessionStorage. Any other kind is taken as lasting.
+const VOLATILE_STORAGE = new Set(['memory', 'session'])
+
+/**
+ * SQLocal's Kysely driver keeps its client in `client` (not a documented field, read by
+ * shape like libsql-recovery's), and the client tells where the database is: OPFS, or memory
+ * after SQLocal fell back with only a console line of its own. Every other driver has no
+ * such client and describes nothing.
+ */
+async function describeSqlocal(
+  driver: Driver | undefined,
+): Promise<StorageDescription | undefined> {
+  const client = (driver as { client?: { getDatabaseInfo?: unknown } } | undefined)?.client
+  if (!client || typeof client.getDatabaseInfo !== 'function') return undefined
+  const info = (await (client.getDatabaseInfo as () => Promise<SqlocalInfo>).call(client)) ?? {}
+  if (typeof info.storageType !== 'string') return undefined
+  return {
+    storageType: info.storageType,
+    databasePath: typeof info.databasePath === 'string' ? info.databasePath : null,
+    persistent: !VOLATILE_STORAGE.has(info.storageType),
   }
 }
