@@ -74,6 +74,13 @@ export interface DurablyHandlerOptions {
    * @example createDurablyHandler(durably, { dashboard: true, authorize: isAdmin })
    */
   dashboard?: boolean
+  /**
+   * Also send a `run:leased` frame beside each `run:start` (and after the snapshot of a run
+   * that is running), on both SSE routes: the event `@coji/durably-react` 0.15's hooks read as
+   * "running", where 0.6.0, and we, say `run:start`. Without it those hooks show `pending`
+   * until the run ends. The extra frames carry no `id`, so resuming is unchanged. Default false.
+   */
+  leasedEvents?: boolean
 }
 
 export interface DurablyHandler {
@@ -126,6 +133,7 @@ const HANDLER_OPTION_KEYS = [
   'keepAliveInterval',
   'onError',
   'dashboard',
+  'leasedEvents',
 ] as const satisfies readonly (keyof DurablyHandlerOptions)[]
 
 /**
@@ -166,6 +174,7 @@ export function createDurablyHandler(
     maxBodyBytes,
     mayTrigger,
     dashboard: options.dashboard === true,
+    leasedEvents: options.leasedEvents === true,
     authorize: (context) => authorize(request, context),
     streamFailure: (error) => streamError(describe(error, request)),
   })

@@ -31,6 +31,8 @@ export interface RouteContext {
   mayTrigger(jobName: string): boolean
   /** Whether the `dashboard` option is on: its page and `GET /jobs` answer only then. */
   dashboard: boolean
+  /** Whether `run:leased` frames go beside `run:start` ones (the `leasedEvents` option). */
+  leasedEvents: boolean
   /** Describe (and report, if it is the server's trouble) an error ending a stream. */
   streamFailure(error: unknown): StreamError
 }
@@ -258,7 +260,7 @@ export const ROUTES: Routes = {
       if (ctx.request.headers.has('last-event-id') && isTerminal(run.status)) {
         throw new HttpError(204, '', { response: new Response(null, { status: 204 }) })
       }
-      return { events: runEvents(ctx.durably, run, ctx.streamFailure) }
+      return { events: runEvents(ctx.durably, run, ctx.streamFailure, ctx.leasedEvents) }
     },
   },
 
@@ -269,7 +271,7 @@ export const ROUTES: Routes = {
     async run(ctx) {
       const jobName = optionalJobName(ctx.url)
       await ctx.authorize({ action: 'runsSubscribe', ...(jobName ? { jobName } : {}) })
-      return { events: allRunEvents(ctx.durably, jobName) }
+      return { events: allRunEvents(ctx.durably, jobName, ctx.leasedEvents) }
     },
   },
 }
