@@ -38,5 +38,4 @@ export function assertZod4Schema(schema: unknown, where: string): void {
   }
 }
 
-const NEEDS =
-  'durably needs zod 4 (peer dependency "zod": "^4.0.0"): install zod@^4'
+const NEEDS = 'durably needs zod 4 (peer dependency "zod": "^4.0.0"): install zod@^4'
