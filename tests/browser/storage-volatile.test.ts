@@ -39,19 +39,23 @@ function watched(client: SQLocalKysely) {
 
 describe('storage:volatile', () => {
   it('says nothing for a database in OPFS', async () => {
-    const file = `durably-volatile-opfs-${Date.now().toString(36)}.sqlite3`
-    const probe = new SQLocalKysely(file)
-    const { durably, events, durablyWarnings } = watched(new SQLocalKysely(file))
-    cleanups.push(async () => {
-      await probe.deleteDatabaseFile()
-      await probe.destroy()
-    })
+    // One client, asked by durably and by the test alike: a second client on the same OPFS
+    // file would contend for its lock with durably's migration.
+    const client = new SQLocalKysely(`durably-volatile-opfs-${Date.now().toString(36)}.sqlite3`)
+    const { durably, events, durablyWarnings } = watched(client)
     await durably.init()
-    expect((await probe.getDatabaseInfo()).storageType).toBe('opfs')
+    expect((await client.getDatabaseInfo()).storageType).toBe('opfs')
     // `init()` resolves after the check: by now a warning would have been given.
     await durably.getRuns()
     expect(events).toEqual([])
     expect(durablyWarnings()).toEqual([])
+    // The file goes while the client lives (`destroy()` in afterEach closes it); a name
+    // is never reused, so a deletion that does not finish in time leaves nothing in the way.
+    await durably.stop()
+    await Promise.race([
+      client.deleteDatabaseFile(),
+      new Promise((resolve) => setTimeout(resolve, 5000)),
+    ])
   })
 
   it('warns once, event and console, for a database in memory, and durably still runs', async () => {
