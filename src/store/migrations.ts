@@ -236,12 +236,20 @@ migrations.push({
       .columns(['concurrency_key', 'concurrency_slot'])
       .where(sql<boolean>`status = 'running' AND concurrency_key IS NOT NULL`)
       .execute()
-    // Parked runs of a key, in the order they were due: what a freed slot wakes.
+    // Pending runs of a key: what a claim that fills the key parks.
+    await db.schema
+      .createIndex('durably_runs_keyed')
+      .ifNotExists()
+      .on('durably_runs')
+      .columns(['concurrency_key', 'available_at'])
+      .where(sql<boolean>`status = 'pending' AND concurrency_key IS NOT NULL`)
+      .execute()
+    // Parked runs of a key, oldest first: what a freed slot wakes.
     await db.schema
       .createIndex('durably_runs_parked')
       .ifNotExists()
       .on('durably_runs')
-      .columns(['concurrency_key', 'parked_from', 'id'])
+      .columns(['concurrency_key', 'id'])
       .where(sql<boolean>`parked_from IS NOT NULL`)
       .execute()
     // Runs of a throttle key not started yet: what a start moves to the next free slot.

@@ -9,6 +9,8 @@
 import { type Kysely, sql } from 'kysely'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
+import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
+import { postgresFlowSchema } from './postgres-flow.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
@@ -18,7 +20,7 @@ const MIGRATION_LOCK_KEY = 7_243_119_052
 // with what would wake it: sends of one event name, and wake-ups of one run.
 const EVENT_LOCK_CLASS = 72_431
 const RUN_LOCK_CLASS = 72_432
-const CLAIM_ATTEMPTS = 3
+const CLAIM_ATTEMPTS = 8
 const SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'])
 
 /** The NOTIFY channel on which the database announces claimable work. */
@@ -47,6 +49,7 @@ export const postgresFamily: SqlFamily = {
 
   async extraSchema(db, version) {
     if (version === 3) return wakeTriggers(db)
+    if (version === 4) return postgresFlowSchema(db)
     if (version !== 1) return
     // Work appears through inserts, retries (back to pending) and a running run with a
     // concurrency key ending (its waiting siblings become claimable). The database announces
@@ -72,12 +75,15 @@ export const postgresFamily: SqlFamily = {
 
   async claimNextRun(db, request: ClaimRequest) {
     if (request.jobNames.length === 0) return null
-    // Two claimers can pick pending runs of one concurrency key at the same instant; the
-    // unique index over running keys lets one through and the other looks again, now
-    // seeing that key busy.
+    // Two claimers can pick pending runs of one concurrency key at the same instant, and
+    // take the same free slot: the unique index over (key, slot) of running runs lets one
+    // through and the other looks again, now seeing that slot taken. A throttled run found
+    // without a free start is moved to its slot by the database, and the claimer looks again.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await claimOnce(db, request)
+        const outcome = await claimOnce(db, request)
+        if (outcome !== 'moved') return outcome
+        if (attempt >= CLAIM_ATTEMPTS) return null
       } catch (error) {
         if (!isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
       }
@@ -222,40 +228,63 @@ export const postgresFamily: SqlFamily = {
   },
 }
 
-async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null> {
+async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimOutcome> {
   const jobNames = [...request.jobNames]
-  const result = await sql<ClaimedRow>`
+  const now = sql`${request.now}::timestamptz`
+  // Runs with a priority are ordered by their rank (due time minus the head start) through
+  // their own partial index, the others by due time; the better of the two first admissible
+  // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
+  // its own CTE.
+  const pending = (branch: 'plain' | 'ranked') => {
+    const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
+    return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
+      WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
+        AND candidate.job_name = ANY(${jobNames}::text[])
+        AND candidate.priority ${sql.raw(branch === 'ranked' ? 'IS NOT NULL' : 'IS NULL')}
+        AND ${admissible('candidate', now)}
+      ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
+  }
+  const result = await sql<ClaimedRow & { status: string }>`
     WITH stale AS (
       SELECT id FROM durably_runs
       WHERE status = 'running' AND heartbeat_at < ${request.staleBefore}::timestamptz
         AND job_name = ANY(${jobNames}::text[])
       ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
-    ), pending AS (
-      SELECT candidate.id FROM durably_runs AS candidate
-      WHERE candidate.status = 'pending' AND candidate.available_at <= ${request.now}::timestamptz
-        AND candidate.job_name = ANY(${jobNames}::text[])
-        AND (candidate.concurrency_key IS NULL OR NOT EXISTS (
-          SELECT 1 FROM durably_runs AS busy
-          WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
-      ORDER BY candidate.available_at, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED
-    ), candidate AS (
-      -- Locking clauses are not allowed inside UNION, so each branch locks in its own CTE;
-      -- a stale run is recovered before a new one starts.
-      (SELECT id FROM stale) UNION ALL (SELECT id FROM pending) LIMIT 1
+    ), plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),
+    candidate AS (
+      -- A stale run is recovered before a new one starts.
+      (SELECT id FROM stale)
+      UNION ALL
+      (SELECT id FROM (SELECT id, rank FROM plain UNION ALL SELECT id, rank FROM ranked) AS due
+       ORDER BY rank, id LIMIT 1)
+      LIMIT 1
     )
     UPDATE durably_runs AS run
     SET status = 'running',
         lease_owner = ${request.owner},
         lease_generation = run.lease_generation + 1,
-        heartbeat_at = ${request.now}::timestamptz,
-        started_at = COALESCE(run.started_at, ${request.now}::timestamptz),
-        updated_at = ${request.now}::timestamptz
+        heartbeat_at = ${now},
+        started_at = COALESCE(run.started_at, ${now}),
+        updated_at = ${now},
+        attempt = ${nextAttempt('run', sql`run.wait_for ->> 'kind'`)},
+        concurrency_slot = CASE WHEN run.status = 'running' OR run.concurrency_key IS NULL
+          THEN run.concurrency_slot ELSE ${freeSlot('run')} END
     FROM candidate
     WHERE run.id = candidate.id
     RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
-              run.idempotency_key, run.wait_for::text AS wait_for`.execute(db)
-  return result.rows[0] ?? null
+              run.idempotency_key, run.wait_for::text AS wait_for, run.attempt, run.status`.execute(
+    db,
+  )
+  const row = result.rows[0]
+  if (!row) return null
+  // A throttled run whose start slots were all taken comes back pending, moved to its slot.
+  if (row.status !== 'running') return 'moved'
+  const { status: _status, ...claimed } = row
+  return claimed
 }
+
+/** What one claim statement did: took a run, found none, or moved a throttled run instead. */
+type ClaimOutcome = ClaimedRow | null | 'moved'
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown })?.code === '23505'

@@ -42,6 +42,8 @@ export interface DurablyRunsTable {
   updated_at: Timestamp
   /** Seconds of head start among claimable runs (NULL = 0). */
   priority: number | null
+  /** `available_at` minus the head start, kept by the database where `priority` is set. */
+  claim_rank?: Timestamp | null
   /** Running runs allowed per `concurrency_key` (NULL = 1, the spec's `concurrencyKey`). */
   concurrency_limit: number | null
   /** The slot (0 … limit − 1) this run holds among its key's running runs. */
@@ -150,22 +152,17 @@ export type SchemaVersionsTable = DurablySchemaVersionsTable
 
 export type RunRow = DurablyRunsTable
 
-/**
- * Where a parked run's `available_at` goes: later than any real time, so the claim's index
- * range never reaches it, and the same instant on every family.
- */
-export const PARKED_AT = '9999-12-31T23:59:59.999Z'
-
 /** A run that stops waiting (it ends, is handed back, cancelled or retried) forgets its wait. */
 export const NO_WAIT = {
   wait_for: null,
   wait_event: null,
   wait_correlation: null,
+  parked_from: null,
 } as const satisfies Partial<RunRow>
 /** What a claim reads back: only what starting the execution needs, the payload as JSON text. */
 export type ClaimedRow = Pick<
   RunRow,
-  'id' | 'job_name' | 'payload' | 'lease_generation' | 'idempotency_key' | 'wait_for'
+  'id' | 'job_name' | 'payload' | 'lease_generation' | 'idempotency_key' | 'wait_for' | 'attempt'
 >
 export type StepRow = DurablyStepsTable
 export type LogRow = DurablyLogsTable

@@ -9,7 +9,9 @@ import { type Kysely, sql } from 'kysely'
 import { parseJsonText } from '../serialize.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
+import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
+import { sqliteFlowSchema } from './sqlite-flow.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
 /**
@@ -70,6 +72,7 @@ export const sqliteFamily: SqlFamily = {
         BEGIN
           DELETE FROM durably_attempts WHERE run_id = OLD.id;
         END`.execute(db)
+      await sqliteFlowSchema(db)
     }
   },
 
@@ -83,6 +86,32 @@ export const sqliteFamily: SqlFamily = {
     // status index and sorts every pending row (593x slower beside 1M sleeping runs), so
     // the index is named: INDEXED BY. Neither subquery touches terminal rows: the unary
     // `+` keeps SQLite from choosing the job_name index, which would walk every finished run.
+    const now = sql`${request.now}`
+    // Runs with a priority are ordered by their rank (due time minus the head start) through
+    // their own partial index; the others by due time. Each branch yields its first
+    // admissible run and the better of the two is taken, so runs without a priority pay one
+    // empty index probe for the feature.
+    const pending = (branch: 'plain' | 'ranked') => {
+      const ranked = branch === 'ranked'
+      return sql`SELECT * FROM (SELECT candidate.id AS id,
+            ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')} AS rank
+          FROM durably_runs AS candidate
+          INDEXED BY ${sql.raw(ranked ? 'durably_runs_ranked' : 'durably_runs_claimable')}
+          WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
+            AND +candidate.job_name IN (${jobNames})
+            AND candidate.priority ${sql.raw(ranked ? 'IS NOT NULL' : 'IS NULL')}
+            AND ${admissible('candidate', now)}
+          ORDER BY ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')}, candidate.id
+          LIMIT 1)`
+    }
+    // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
+    // come first, then the pending run due first that may start (its concurrency key has a
+    // free slot, its throttle key a free start), through partial indexes of pending runs:
+    // runs sleeping into the future, or parked behind a full key, are beyond the range and
+    // cost nothing. Without statistics SQLite's planner prefers the status index and sorts
+    // every pending row (593x slower beside 1M sleeping runs), so indexes are named:
+    // INDEXED BY. Neither subquery touches terminal rows: the unary `+` keeps SQLite from
+    // choosing the job_name index, which would walk every finished run.
     const result = await sql<ClaimedRow>`
       UPDATE durably_runs
       SET status = 'running',
@@ -90,21 +119,21 @@ export const sqliteFamily: SqlFamily = {
           lease_generation = lease_generation + 1,
           heartbeat_at = ${request.now},
           started_at = COALESCE(started_at, ${request.now}),
-          updated_at = ${request.now}
+          updated_at = ${request.now},
+          attempt = ${nextAttempt('durably_runs', sql`json_extract(durably_runs.wait_for, '$.kind')`)},
+          concurrency_slot = CASE WHEN status = 'running' OR concurrency_key IS NULL
+            THEN concurrency_slot ELSE ${freeSlot('durably_runs')} END
       WHERE id = COALESCE(
         (SELECT id FROM durably_runs
           WHERE status = 'running' AND ${abandoned(request)}
             AND +job_name IN (${jobNames})
           ORDER BY heartbeat_at LIMIT 1),
-        (SELECT candidate.id FROM durably_runs AS candidate INDEXED BY durably_runs_claimable
-          WHERE candidate.status = 'pending' AND candidate.available_at <= ${request.now}
-            AND +candidate.job_name IN (${jobNames})
-            AND (candidate.concurrency_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM durably_runs AS busy
-              WHERE busy.status = 'running' AND busy.concurrency_key = candidate.concurrency_key))
-          ORDER BY candidate.available_at, candidate.id LIMIT 1)
+        (SELECT id FROM (${pending('plain')} UNION ALL ${pending('ranked')})
+          ORDER BY rank, id LIMIT 1)
       )
-      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for`.execute(db)
+      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for, attempt`.execute(
+      db,
+    )
     return result.rows[0] ?? null
   },
 

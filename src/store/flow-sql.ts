@@ -1,0 +1,60 @@
+/**
+ * Flow control in SQL, the fragments both families share: whether a pending run may start
+ * now (its concurrency key has a free slot, its throttle key a free start), and which slot
+ * a starting run takes. The slot is what makes a limit hold across processes: running runs
+ * are unique per (concurrency_key, concurrency_slot), and a slot is always below the limit.
+ */
+import { type RawBuilder, sql } from 'kysely'
+
+/** Running runs sharing the key of `run` (the partial unique index over slots answers). */
+function runningOfKey(run: string) {
+  return sql`(SELECT COUNT(*) FROM durably_runs AS busy
+    WHERE busy.status = 'running' AND busy.concurrency_key = ${sql.ref(`${run}.concurrency_key`)})`
+}
+
+/**
+ * May the pending run `run` start at `now`? Its key below its limit, and (on its first start)
+ * its throttle key with a free slot. Runs without either pay two IS NULL tests.
+ */
+export function admissible(run: string, now: RawBuilder<unknown>) {
+  const ref = (column: string) => sql.ref(`${run}.${column}`)
+  return sql<boolean>`(${ref('concurrency_key')} IS NULL
+      OR ${runningOfKey(run)} < COALESCE(${ref('concurrency_limit')}, 1))
+    AND (${ref('throttle_key')} IS NULL OR ${ref('started_at')} IS NOT NULL
+      OR (SELECT COUNT(*) FROM durably_throttle_slots AS slot
+          WHERE slot.throttle_key = ${ref('throttle_key')} AND slot.free_at > ${now})
+        < ${ref('throttle_limit')})`
+}
+
+/**
+ * The slot a run of table reference `run` takes when it starts running: the smallest one no
+ * running run of its key holds. Always below the limit when `admissible` held, since the
+ * running runs number fewer than the limit.
+ */
+export function freeSlot(run: string) {
+  const key = sql.ref(`${run}.concurrency_key`)
+  return sql<number>`CASE
+    WHEN NOT EXISTS (SELECT 1 FROM durably_runs AS taken
+      WHERE taken.status = 'running' AND taken.concurrency_key = ${key} AND taken.concurrency_slot = 0)
+    THEN 0
+    ELSE (SELECT MIN(busy.concurrency_slot) + 1 FROM durably_runs AS busy
+      WHERE busy.status = 'running' AND busy.concurrency_key = ${key}
+        AND NOT EXISTS (SELECT 1 FROM durably_runs AS taken
+          WHERE taken.status = 'running' AND taken.concurrency_key = ${key}
+            AND taken.concurrency_slot = busy.concurrency_slot + 1))
+  END`
+}
+
+/**
+ * A claim starts a new attempt unless it resumes a wait that a step began (a sleep, an
+ * event, a child): a first start, a retry's backoff, or the takeover of an abandoned run,
+ * whose attempt was cut short.
+ */
+export function nextAttempt(run: string, kindOfWait: RawBuilder<string | null>) {
+  const ref = (column: string) => sql.ref(`${run}.${column}`)
+  return sql<number>`CASE
+    WHEN ${ref('status')} = 'running' OR ${ref('wait_for')} IS NULL
+      OR ${kindOfWait} NOT IN ('sleep', 'event', 'child')
+    THEN COALESCE(${ref('attempt')}, 0) + 1
+    ELSE COALESCE(${ref('attempt')}, 1) END`
+}
