@@ -6,6 +6,7 @@
  *   npm run bench -- latency claim      only the named workloads
  *   npm run bench -- wake-lateness claim-sleeping   the time workloads (durable sleep)
  *   npm run bench -- event-wake                     sendEvent → resumed, beside waiting runs
+ *   npm run bench -- purge                          claims while 1M finished runs are purged
  *
  * Library defaults throughout (libSQL file, WAL, synchronous NORMAL, concurrency 1) unless a
  * workload says otherwise. Figures are machine-dependent: compare ratios to the floor.
@@ -21,6 +22,7 @@ import { floor } from './workloads/floor.js'
 import { latency } from './workloads/latency.js'
 import { memory } from './workloads/memory.js'
 import { perStep } from './workloads/per-step.js'
+import { purge } from './workloads/purge.js'
 import { throughput } from './workloads/throughput.js'
 import { wakeLateness } from './workloads/wake-lateness.js'
 
@@ -44,6 +46,7 @@ const size = quick
       wakeSamples: 50,
       sleeping: [1_000, 10_000],
       postgresSleeping: [1_000, 10_000],
+      finished: 20_000,
     }
   : {
       runs: 2_000,
@@ -59,6 +62,7 @@ const size = quick
       wakeSamples: 200,
       sleeping: [1_000, 100_000, 1_000_000],
       postgresSleeping: [1_000, 100_000, 1_000_000],
+      finished: 1_000_000,
     }
 
 const note = (text: string) => console.error(`[bench] ${text}`)
@@ -94,6 +98,10 @@ if (wants('wake-lateness')) {
 if (wants('event-wake')) {
   note('event-wake')
   await eventWake(size.waiting, size.wakeSamples)
+}
+if (wants('purge')) {
+  note('purge')
+  await purge(size.finished, size.samples)
 }
 if (wants('batch-trigger')) {
   note('batch-trigger')

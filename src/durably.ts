@@ -23,6 +23,7 @@ import type { AnyJobDefinition, HandlesOf, JobHandle } from './job.js'
 import { createJobHandle } from './job-handle.js'
 import { type DurablyOptions, resolveOptions } from './options.js'
 import { createRegistry } from './registry.js'
+import { createRetention } from './retention.js'
 import { createRunAdmin, type PurgeOptions, validateRunFilter } from './runs.js'
 import { createScheduler, type ScheduleInfo } from './schedules.js'
 import { createSender, type SendOptions, type SentEvent } from './send.js'
@@ -37,7 +38,19 @@ import { subscribeToRun } from './watch.js'
 /** A plugin extends an instance when `durably.use(plugin)` is called. */
 export interface DurablyPlugin {
   name: string
-  install(durably: Durably): void
+  install(durably: Durably, hooks: PluginHooks): void
+}
+
+/** What a plugin may reach beyond the public API: `install`'s second argument. */
+export interface PluginHooks {
+  /**
+   * Called as each run is created (`trigger`, `batchTrigger`, a `step.invoke` child, with
+   * the parent's run id), before it is stored: the JSON text returned is kept with the run
+   * as its trace context. One per instance (the last set wins); it must not throw.
+   */
+  captureTraceContext(capture: (jobName: string, parentRunId?: string) => string | null): void
+  /** The trace context stored with a run, or null. */
+  readTraceContext(runId: string): Promise<string | null>
 }
 
 // biome-ignore lint/complexity/noBannedTypes: `{}` is the honest type of "no jobs registered yet"
@@ -98,7 +111,13 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
    * for a finished one.
    */
   signal(runId: string, name: string, data: unknown, options?: SendOptions): Promise<SentEvent>
-  /** Delete old finished runs; returns how many were removed. */
+  /**
+   * Delete finished runs last updated before `olderThan`, with their steps, logs, attempts
+   * and signals, a few hundred per statement; returns how many runs were removed. Without
+   * `status`, `jobName` or `limit` it also removes broadcast events sent before `olderThan`
+   * and before every unfinished run (none could take them any more).
+   * @example await durably.purgeRuns({ olderThan: new Date(Date.now() - 30 * 86_400_000) })
+   */
   purgeRuns(options: PurgeOptions): Promise<number>
   /** The run's events as a stream that closes after its terminal event. */
   subscribe(runId: string): ReadableStream<DurablyEvent>
@@ -204,11 +223,19 @@ export function createDurably(options: DurablyOptions): Durably {
   const scheduler = createScheduler(core, registry.handleOf)
   const admin = createRunAdmin(core, { cancel: (runId) => worker.cancelLocal(runId) })
   const sender = createSender(core)
+  const retention = resolved.retention ? createRetention(core, resolved.retention) : undefined
   let listener: WorkListener | undefined
+  const pluginHooks: PluginHooks = {
+    captureTraceContext: (capture) => {
+      core.captureTraceContext = capture
+    },
+    readTraceContext: (runId) => afterReady(() => store.getTraceContext(runId)),
+  }
 
   const startWorker = () => {
     if (worker.state === 'stopped') void scheduler.ensure(registry.definitions())
     worker.start()
+    retention?.start()
     listener ??= listen?.({
       onWork: () => worker.wake(),
       onError: (error) => reportError(core, 'listen', error),
@@ -224,7 +251,7 @@ export function createDurably(options: DurablyOptions): Durably {
   const stopWorker = async () => {
     const closing = listener?.close()
     listener = undefined
-    await Promise.all([worker.stop(), closing])
+    await Promise.all([worker.stop(), closing, retention?.stop()])
   }
 
   // Every public database operation waits for the schema (migrating on first use).
@@ -334,7 +361,7 @@ export function createDurably(options: DurablyOptions): Durably {
       }
       if (plugins.has(plugin.name)) return this
       plugins.add(plugin.name)
-      plugin.install(this)
+      plugin.install(this, pluginHooks)
       return this
     },
     hasPlugin: (name) => plugins.has(name),

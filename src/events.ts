@@ -23,6 +23,11 @@ export interface RunTriggerEvent extends RunEventBase {
 export interface RunStartEvent extends RunEventBase {
   type: 'run:start'
   payload: unknown
+  /**
+   * The trace context stored with the run at trigger time (JSON text), when the claim read
+   * it; absent when it did not (a tracing plugin then reads it itself).
+   */
+  traceContext?: string | null
 }
 export interface RunCompleteEvent extends RunEventBase {
   type: 'run:complete'
@@ -127,6 +132,7 @@ export const WORKER_ERROR_CONTEXTS = [
   'log-persistence',
   'schedule',
   'wait',
+  'retention',
 ] as const
 
 export type WorkerErrorContext = (typeof WORKER_ERROR_CONTEXTS)[number]

@@ -3,8 +3,15 @@
  * Public exports only; read `durably.ts` next.
  */
 
-export type { Durably, DurablyPlugin, DurablyStorage, DurablyWith } from './durably.js'
+export type {
+  Durably,
+  DurablyPlugin,
+  DurablyStorage,
+  DurablyWith,
+  PluginHooks,
+} from './durably.js'
 export { createDurably } from './durably.js'
+export type { Duration, DurationUnit } from './duration.js'
 export type { DurablyErrorCode, ValidationIssue } from './errors.js'
 export {
   CancelledError,
@@ -82,7 +89,7 @@ export type {
 export { defineJob } from './job.js'
 export type { ConcurrencyOptions, DebounceOptions, FlowKey, ThrottleOptions } from './flow.js'
 export type { RetryBackoff, RetryPolicy, StepRunOptions } from './retry-policy.js'
-export type { DialectLike, DurablyOptions } from './options.js'
+export type { DialectLike, DurablyOptions, RetentionOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
 export type { PurgeOptions } from './runs.js'
 export type { ScheduleDefinition } from './schedule.js'

@@ -50,6 +50,7 @@ export function createJobHandle(
       availableAt,
       waitingFor: waitingFor && JSON.stringify(waitingFor),
       parentRunId: null,
+      traceContext: core.captureTraceContext?.(jobName) ?? null,
     }
   }
 

@@ -2,9 +2,17 @@
  * `createDurably` options: defaults from the specification, validated once at construction.
  */
 import type { Dialect } from 'kysely'
+import { type Duration, parseDuration } from './duration.js'
 import { InvalidArgumentError, rejectUnknownKeys } from './errors.js'
 import type { FamilyName } from './store/family.js'
 import type { ListenPool } from './store/postgres-listener.js'
+import { TERMINAL_STATUSES, type TerminalStatus } from './types.js'
+
+/**
+ * How long finished runs are kept, per status: `'7d'`, `'12h'`, `'30m'` or milliseconds.
+ * A status left out is kept forever.
+ */
+export type RetentionOptions = Partial<Record<TerminalStatus, Duration>>
 
 /**
  * A Kysely dialect, described by shape. Kysely ships separate ESM and CommonJS declarations,
@@ -47,6 +55,15 @@ export interface DurablyOptions {
    * createDurably({ dialect: new PostgresDialect({ pool }), listen: pool })
    */
   listen?: ListenPool
+  /**
+   * Remove finished runs (with their steps, logs and signals) once they are this old, in the
+   * background while the worker is started: a few hundred rows at a time, pausing between
+   * batches so claims go first. Broadcast events older than the longest period, that no
+   * unfinished run could still take, go too.
+   *
+   * @example createDurably({ dialect, retention: { completed: '7d', failed: '30d' } })
+   */
+  retention?: RetentionOptions
 }
 
 /** The worker's timing and capacity, every value checked and defaulted. */
@@ -65,6 +82,7 @@ const OPTION_KEYS = [
   'concurrency',
   'family',
   'listen',
+  'retention',
 ] as const satisfies readonly (keyof DurablyOptions)[]
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -74,8 +92,12 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   concurrency: 1,
 }
 
-export type CheckedOptions = Omit<DurablyOptions, 'dialect'> &
-  ResolvedOptions & { dialect: Dialect }
+export type CheckedOptions = Omit<DurablyOptions, 'dialect' | 'retention'> &
+  ResolvedOptions & {
+    dialect: Dialect
+    /** Milliseconds per status, when the `retention` option was given. */
+    retention?: Partial<Record<TerminalStatus, number>>
+  }
 
 export function resolveOptions(options: unknown): CheckedOptions {
   if (!options || typeof options !== 'object') {
@@ -111,6 +133,7 @@ export function resolveOptions(options: unknown): CheckedOptions {
       DEFAULT_OPTIONS.staleThreshold,
     ),
     concurrency: positive(given.concurrency, 'concurrency', DEFAULT_OPTIONS.concurrency),
+    ...(given.retention !== undefined ? { retention: retentionPeriods(given.retention) } : {}),
   } as CheckedOptions
   if (!Number.isInteger(resolved.concurrency)) {
     throw new InvalidArgumentError(
@@ -137,6 +160,27 @@ export function resolveOptions(options: unknown): CheckedOptions {
     )
   }
   return resolved
+}
+
+function retentionPeriods(retention: unknown): Partial<Record<TerminalStatus, number>> {
+  if (!retention || typeof retention !== 'object' || Array.isArray(retention)) {
+    throw new InvalidArgumentError(
+      "createDurably: retention must be an object such as { completed: '7d', failed: '30d' }",
+    )
+  }
+  rejectUnknownKeys(retention, TERMINAL_STATUSES, 'createDurably: retention')
+  const periods: Partial<Record<TerminalStatus, number>> = {}
+  for (const [status, value] of Object.entries(retention) as [TerminalStatus, unknown][]) {
+    if (value === undefined) continue
+    const ms = parseDuration(value)
+    if (ms === undefined) {
+      throw new InvalidArgumentError(
+        `createDurably: retention.${status} must be a positive duration ('7d', '12h', '30m', '45s', '500ms' or milliseconds), got ${JSON.stringify(value) ?? String(value)}`,
+      )
+    }
+    periods[status] = ms
+  }
+  return periods
 }
 
 // setTimeout overflows past 2^31-1 ms and fires at once: refuse such values too.

@@ -5,6 +5,7 @@
  */
 import { type Core, isoNow } from './engine/core.js'
 import { ConflictError, InvalidArgumentError, NotFoundError, rejectUnknownKeys } from './errors.js'
+import { purgeInBatches } from './retention.js'
 import {
   isRunStatus,
   isTerminal,
@@ -16,11 +17,13 @@ import {
 } from './types.js'
 
 export interface PurgeOptions {
-  /** Remove terminal runs last updated before this instant. */
+  /** Remove terminal runs last updated before this instant (a Date or an ISO-8601 string). */
   olderThan: Date | string
   /** Which terminal statuses to purge; all three by default. */
   status?: TerminalStatus | TerminalStatus[]
-  /** At most this many runs per call (keeps each delete short on a busy database). */
+  /** Only runs of this job. */
+  jobName?: string
+  /** At most this many runs per call (unbounded by default; removed in batches either way). */
   limit?: number
 }
 
@@ -105,10 +108,18 @@ export function createRunAdmin(core: Core, local: { cancel(runId: string): void 
         throw new InvalidArgumentError('purgeRuns: expected an options object with "olderThan"')
       }
       rejectUnknownKeys(purge, PURGE_OPTION_KEYS, 'purgeRuns')
+      // A number is refused rather than read as epoch milliseconds: -1 or 7 * 86400000 are
+      // more likely meant as "ago" than as 1970.
       const olderThan =
-        purge.olderThan instanceof Date ? purge.olderThan : new Date(purge.olderThan ?? Number.NaN)
-      if (Number.isNaN(olderThan.getTime()))
-        throw new InvalidArgumentError('purgeRuns: olderThan must be a Date or an ISO-8601 string')
+        purge.olderThan instanceof Date
+          ? purge.olderThan
+          : typeof purge.olderThan === 'string'
+            ? new Date(purge.olderThan)
+            : undefined
+      if (!olderThan || Number.isNaN(olderThan.getTime()))
+        throw new InvalidArgumentError(
+          `purgeRuns: olderThan must be a Date or an ISO-8601 string, got ${String(purge.olderThan)}`,
+        )
       const statuses =
         purge.status === undefined
           ? undefined
@@ -122,12 +133,18 @@ export function createRunAdmin(core: Core, local: { cancel(runId: string): void 
           )
         }
       }
+      if (purge.jobName !== undefined && (typeof purge.jobName !== 'string' || !purge.jobName))
+        throw new InvalidArgumentError('purgeRuns: jobName must be a non-empty string')
       if (purge.limit !== undefined) checkCount(purge.limit, 'limit', 'purgeRuns')
       await core.ready()
-      return core.store.purgeRuns({
-        olderThan: olderThan.toISOString(),
+      return purgeInBatches(core, {
+        olderThan,
         ...(statuses ? { statuses } : {}),
+        ...(purge.jobName !== undefined ? { jobName: purge.jobName } : {}),
         ...(purge.limit !== undefined ? { limit: purge.limit } : {}),
+        // Events belong to no job or status: only a purge of every finished run takes them.
+        events: statuses === undefined && purge.jobName === undefined && purge.limit === undefined,
+        pauseMs: 0,
       })
     },
   }
@@ -136,6 +153,7 @@ export function createRunAdmin(core: Core, local: { cancel(runId: string): void 
 const PURGE_OPTION_KEYS = [
   'olderThan',
   'status',
+  'jobName',
   'limit',
 ] as const satisfies readonly (keyof PurgeOptions)[]
 const RUN_FILTER_KEYS = [

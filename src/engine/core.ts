@@ -31,6 +31,11 @@ export interface Core {
   wake(): void
   /** A promise to await when this instance has held the event loop long enough, else nothing. */
   yieldToHost(): Promise<void> | undefined
+  /**
+   * Set by a tracing plugin (`PluginHooks`): the trace context to store with a run being
+   * created, as JSON text. A child run names its parent, whose execution it continues.
+   */
+  captureTraceContext?: (jobName: string, parentRunId?: string) => string | null
 }
 
 export function isoNow(core: Pick<Core, 'now'>): string {

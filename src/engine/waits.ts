@@ -288,6 +288,7 @@ export function createWaits(kit: StepKit): Waits {
           availableAt: createdAt,
           waitingFor: null,
           parentRunId: runId,
+          traceContext: core.captureTraceContext?.(childJobName, runId) ?? null,
         },
       ]),
     )

@@ -150,19 +150,77 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       const statuses = (request.statuses ?? TERMINAL_STATUSES).filter((status) =>
         TERMINAL_STATUSES.includes(status),
       )
-      if (statuses.length === 0) return 0
+      if (statuses.length === 0 || request.limit <= 0) return 0
       let candidates = db
         .selectFrom('durably_runs')
         .select('id')
         .where('status', 'in', statuses)
         .where('updated_at', '<', request.olderThan)
-      if (request.limit !== undefined) candidates = candidates.limit(request.limit)
+        // Implied (a run is updated after it is created), and what bounds the walk of the
+        // (status, created_at) index: the runs kept are never read.
+        .where('created_at', '<', request.olderThan)
+      if (request.jobName !== undefined)
+        candidates = candidates.where('job_name', '=', request.jobName)
+      // Steps, logs and attempts go with each row (a trigger on SQLite, cascading keys on
+      // PostgreSQL). The status is checked again on the row deleted (PostgreSQL re-reads a row
+      // changed since the subquery's snapshot: a run retried meanwhile stays); `|| ''` keeps
+      // SQLite's planner from walking every finished run through the status index for it.
       const deleted = await db
         .deleteFrom('durably_runs')
+        .where('id', 'in', candidates.limit(request.limit))
+        .where(sql<string>`status || ''`, 'in', statuses)
+        .returning('id')
+        .execute()
+      // Signals are addressed by id, not keyed to the row: removed after it. A crash between
+      // the two leaves signals no run can take, never a run without its signals.
+      if (deleted.length > 0) {
+        await db
+          .deleteFrom('durably_events')
+          .where(
+            'target_run_id',
+            'in',
+            deleted.map((row) => row.id),
+          )
+          .execute()
+      }
+      return deleted.length
+    },
+
+    async purgeEvents(olderThan, limit) {
+      // An unfinished run created at or before the event could still take it: an index seek
+      // on (status, created_at) per event.
+      const unfinished = ['pending', 'running'] as const satisfies readonly RunStatus[]
+      const candidates = db
+        .selectFrom('durably_events as e')
+        .select('e.id')
+        .where('e.target_run_id', 'is', null)
+        .where('e.created_at', '<', olderThan)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('durably_runs as r')
+                .select('r.id')
+                .where('r.status', 'in', unfinished)
+                .whereRef('r.created_at', '<=', 'e.created_at'),
+            ),
+          ),
+        )
+        .limit(limit)
+      const deleted = await db
+        .deleteFrom('durably_events')
         .where('id', 'in', candidates)
         .returning('id')
         .execute()
       return deleted.length
+    },
+
+    async getTraceContext(runId) {
+      const row = await db
+        .selectFrom('durably_runs')
+        .select(sql<string | null>`CAST(trace_context AS TEXT)`.as('trace_context'))
+        .where('id', '=', runId)
+        .executeTakeFirst()
+      return row?.trace_context ?? null
     },
 
     async claimNextRun(request: ClaimRequest): Promise<ClaimedRun | null> {

@@ -35,6 +35,8 @@ const METHOD_KINDS = {
   getLogs: 'repeatable',
   deleteRun: 'once',
   purgeRuns: 'once',
+  purgeEvents: 'once',
+  getTraceContext: 'repeatable',
   cancelRun: 'once',
   retryRun: 'once',
   claimNextRun: 'once',

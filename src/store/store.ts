@@ -173,11 +173,14 @@ export interface ClaimRequest {
   liveness?: LivenessSnapshot
 }
 
+/** One batch of a purge: its caller loops, so no statement holds the write lock for long. */
 export interface PurgeRequest {
   /** Terminal runs last updated before this instant are removed with their steps and logs. */
   olderThan: string
   statuses?: readonly TerminalStatus[]
-  limit?: number
+  jobName?: string
+  /** At most this many runs in this statement. */
+  limit: number
 }
 
 /** The engine's side: claiming runs and the fenced writes of an execution. */
@@ -223,7 +226,18 @@ export interface RunRepository {
   getLogs(runId: string): Promise<Log[]>
   /** Remove a terminal run with its steps and logs; `false` if absent or not terminal. */
   deleteRun(id: string): Promise<boolean>
+  /**
+   * Remove up to `limit` terminal runs with their steps, logs, attempts and the signals
+   * addressed to them; returns how many runs went.
+   */
   purgeRuns(request: PurgeRequest): Promise<number>
+  /**
+   * Remove up to `limit` broadcast events created before `olderThan` and before every pending
+   * or running run (a wait takes events since its run's creation, so none could take them).
+   */
+  purgeEvents(olderThan: string, limit: number): Promise<number>
+  /** The trace context stored with a run at trigger time (JSON text), or null. */
+  getTraceContext(runId: string): Promise<string | null>
   /** pending|running → cancelled. Returns the updated run, or null when not cancellable. */
   cancelRun(id: string, now: string): Promise<Run | null>
   /** failed|cancelled → pending. Returns the updated run, or null when not retryable. */
