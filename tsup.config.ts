@@ -5,7 +5,9 @@ export default defineConfig([
     // durably/react is its own entry: it imports only types and the leaves' lists from the
     // core, so its files hold the hooks alone, and nothing of React reaches those who import
     // only `durably`.
-    entry: { index: 'src/index.ts', react: 'src/react/index.ts' },
+    // durably/otel likewise: @opentelemetry/api stays outside, an optional peer that only
+    // those who import the plugin need.
+    entry: { index: 'src/index.ts', react: 'src/react/index.ts', otel: 'src/otel/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     // No source maps in the package: dist is unminified, readable ESM/CJS with the source's own
@@ -16,7 +18,7 @@ export default defineConfig([
     clean: ['!cli.js'],
     target: 'es2022',
     platform: 'neutral',
-    external: ['kysely', 'zod', 'react'],
+    external: ['kysely', 'zod', 'react', '@opentelemetry/api'],
   },
   {
     // The `durably` command (package.json "bin"): Node only, ESM, its shebang kept from the
