@@ -15,6 +15,8 @@ export const DURABLY_ERROR_CODES = [
   'RUN_FAILED',
   'DATABASE',
   'CLOSED',
+  'NON_RETRIABLE',
+  'RETRY_AFTER',
 ] as const
 
 export type DurablyErrorCode = (typeof DURABLY_ERROR_CODES)[number]
@@ -132,6 +134,38 @@ export class ClosedError extends DurablyError {
 }
 
 /**
+ * Thrown by a job or step body: the failure will not go away by trying again (a refused card,
+ * a missing record), so the retry policy is skipped and the step or run fails at once.
+ */
+export class NonRetriableError extends DurablyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NON_RETRIABLE', message, options)
+    this.name = 'NonRetriableError'
+  }
+}
+
+/**
+ * Thrown by a job or step body: try again, but not before `retryAfter` milliseconds (a 429's
+ * `Retry-After`, say). It replaces the backoff's delay for that retry; it still counts as an
+ * attempt, so it does not retry past the policy's `attempts`.
+ */
+export class RetryAfterError extends DurablyError {
+  /** Milliseconds to wait before the next attempt. */
+  readonly retryAfter: number
+
+  constructor(retryAfter: number, message?: string, options?: { cause?: unknown }) {
+    if (typeof retryAfter !== 'number' || !Number.isFinite(retryAfter) || retryAfter < 0) {
+      throw new InvalidArgumentError(
+        `RetryAfterError: the delay must be a finite, non-negative number of milliseconds, got ${String(retryAfter)}`,
+      )
+    }
+    super('RETRY_AFTER', message ?? `Retry after ${retryAfter} ms`, options)
+    this.name = 'RetryAfterError'
+    this.retryAfter = retryAfter
+  }
+}
+
+/**
  * Our errors by code *and* class name, so a copy of durably from another install still
  * matches, while a stranger's error that happens to carry `code: 'NOT_FOUND'` does not.
  */
@@ -156,6 +190,8 @@ const DURABLY_NAMES: ReadonlySet<string> = new Set([
   'RunFailedError',
   'DatabaseError',
   'ClosedError',
+  'NonRetriableError',
+  'RetryAfterError',
 ])
 
 /** Normalise anything thrown into an `Error`, keeping the original as `cause`. */

@@ -43,8 +43,16 @@ export interface RunFailEvent extends RunEventBase {
 export interface RunCancelEvent extends RunEventBase {
   type: 'run:cancel'
 }
+/**
+ * The run goes back to pending to be tried again: by `retry()` (no other fields), or because
+ * its body threw and the job's retry policy has attempts left (`attempt` failed with `error`;
+ * the next starts in `delay` ms).
+ */
 export interface RunRetryEvent extends RunEventBase {
   type: 'run:retry'
+  attempt?: number
+  delay?: number
+  error?: string
 }
 export interface RunProgressEvent extends RunEventBase {
   type: 'run:progress'
@@ -77,6 +85,15 @@ export interface StepFailEvent extends RunEventBase {
   type: 'step:fail'
   stepName: string
   stepIndex: number
+  error: string
+}
+/** A step's body failed `attempt` with `error`; its retry policy tries again in `delay` ms. */
+export interface StepRetryEvent extends RunEventBase {
+  type: 'step:retry'
+  stepName: string
+  stepIndex: number
+  attempt: number
+  delay: number
   error: string
 }
 /** `sendEvent` or `signal` stored an event in this process (`duplicate`: its id existed). */
@@ -133,6 +150,7 @@ export const WORKER_ERROR_CONTEXTS = [
   'schedule',
   'wait',
   'retention',
+  'sighting',
 ] as const
 
 export type WorkerErrorContext = (typeof WORKER_ERROR_CONTEXTS)[number]
@@ -171,6 +189,7 @@ export interface DurablyEventMap {
   'step:start': StepStartEvent
   'step:complete': StepCompleteEvent
   'step:fail': StepFailEvent
+  'step:retry': StepRetryEvent
   'log:write': LogWriteEvent
   'event:send': EventSendEvent
   'event:receive': EventReceiveEvent
@@ -203,6 +222,7 @@ export const EVENT_TYPES = [
   'step:start',
   'step:complete',
   'step:fail',
+  'step:retry',
   'log:write',
   'event:send',
   'event:receive',

@@ -22,7 +22,9 @@ export {
   InvalidArgumentError,
   isDurablyError,
   LeaseLostError,
+  NonRetriableError,
   NotFoundError,
+  RetryAfterError,
   RunFailedError,
   SerializationError,
   TimeoutError,
@@ -50,6 +52,7 @@ export type {
   RunWaitEvent,
   StepCompleteEvent,
   StepFailEvent,
+  StepRetryEvent,
   StepStartEvent,
   StorageVolatileEvent,
   TerminalEvent,
@@ -83,6 +86,7 @@ export type {
   JobDefinition,
   JobHandle,
   StepContext,
+  StepRunInfo,
   TriggerOptions,
   WaitForEventOptions,
 } from './job.js'
@@ -136,6 +140,7 @@ export type {
   WakeCondition,
 } from './store/store.js'
 export type {
+  Attempt,
   Log,
   LogLevel,
   Progress,
@@ -143,6 +148,7 @@ export type {
   RunFilter,
   RunStatus,
   Step,
+  StepAttempt,
   StepStatus,
   TerminalStatus,
   WaitingFor,

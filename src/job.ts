@@ -25,13 +25,21 @@ export interface StepContext {
   /** Aborted when the run is cancelled or this worker loses its lease. */
   readonly signal: AbortSignal
   /**
+   * This run attempt: 1 for the first, then one more for each retry after the body threw
+   * (the job's `retry` policy) and for each takeover after a process died during the run.
+   */
+  readonly attempt: number
+  /**
    * Execute `fn` once and persist its result; on resume, return the recorded result
    * without executing it again. `fn` receives `signal`. The result is the value's JSON round
    * trip (typed `Jsonify<T>`: a Date comes back as its ISO string), the same on replay.
+   * With `retry`, a body that throws is tried again after a backoff (`info.attempt` says
+   * which try this is); with `timeout`, `signal` aborts and the attempt fails with
+   * `TimeoutError` once that many milliseconds have passed.
    */
   run<T>(
     name: string,
-    fn: (signal: AbortSignal) => T | Promise<T>,
+    fn: (signal: AbortSignal, info: StepRunInfo) => T | Promise<T>,
     options?: StepRunOptions,
   ): Promise<Jsonify<T>>
   /**
@@ -74,6 +82,12 @@ export interface StepContext {
     warn(message: string, data?: unknown): void
     error(message: string, data?: unknown): void
   }
+}
+
+/** What a step body is told besides its signal. */
+export interface StepRunInfo {
+  /** This try of the step's body: 1, then 2… when its `retry` policy tries again. */
+  attempt: number
 }
 
 export interface WaitForEventOptions<TData = unknown> {

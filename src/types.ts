@@ -46,12 +46,25 @@ export type WaitingFor =
       jobName: string
       until?: string
     }
+  | {
+      /**
+       * A backoff before trying again: the run's body (no `step`) or one step's body threw.
+       * `attempt` is the attempt that runs next; `error` is why the last one failed.
+       */
+      kind: 'retry'
+      attempt: number
+      until: string
+      error: string
+      step?: string
+      stepIndex?: number
+    }
 
 export const WAIT_KINDS = [
   'delay',
   'sleep',
   'event',
   'child',
+  'retry',
 ] as const satisfies readonly WaitingFor['kind'][]
 
 export interface Progress {
@@ -82,6 +95,11 @@ export interface Run<TOutput = unknown> {
   waitingFor: WaitingFor | null
   /** The run whose `step.invoke` created this one; null for a run triggered otherwise. */
   parentRunId: string | null
+  /**
+   * Run attempts begun: 0 before the first start, 1 during it; each retry after a failure,
+   * and each takeover of a run whose process died, begins another. Resuming a wait does not.
+   */
+  attempt: number
   /** Index the next new step will get: the number of completed steps. */
   currentStepIndex: number
   /** Number of completed steps. */
@@ -107,6 +125,32 @@ export interface Step {
   error: string | null
   startedAt: string
   completedAt: string
+  /**
+   * Every attempt of a step run with a `retry` or `timeout` option, oldest first (absent for
+   * other steps, which have one attempt and no record of it).
+   */
+  attempts?: StepAttempt[]
+}
+
+/** One try of a step's body. */
+export interface StepAttempt {
+  /** 1 for the first try; counted again from 1 after the step is recorded as failed. */
+  attempt: number
+  /** Why it failed; null if it succeeded, or if its process ended during it. */
+  error: string | null
+  startedAt: string
+  /** Null when the process ended during it (a crash counts as an attempt). */
+  endedAt: string | null
+}
+
+/**
+ * One recorded attempt: of the run itself (`stepIndex` null; kept when it failed) or of a
+ * step run with `retry` or `timeout`.
+ */
+export interface Attempt extends StepAttempt {
+  runId: string
+  stepIndex: number | null
+  stepName: string | null
 }
 
 export type LogLevel = 'info' | 'warn' | 'error'

@@ -27,6 +27,9 @@ export const STATUS_BY_CODE: Record<DurablyErrorCode, number> = {
   TIMEOUT: 504,
   DATABASE: 503,
   CLOSED: 503,
+  // Thrown inside job bodies to steer retries; one reaching a request is the server's failure.
+  NON_RETRIABLE: 500,
+  RETRY_AFTER: 500,
 }
 
 /** A request the handler refuses, with the status and message the client receives. */
