@@ -7,6 +7,14 @@ import { type Kysely, type SelectQueryBuilder, sql } from 'kysely'
 import { DatabaseError } from '../errors.js'
 import type { Progress, Run, RunFilter, RunStatus, WaitingFor } from '../types.js'
 import { TERMINAL_STATUSES } from '../types.js'
+import {
+  beginStepAttempt,
+  endAttempt,
+  readAttempts,
+  recordRunAttempt,
+  rowToAttempt,
+  withAttempts,
+} from './attempts.js'
 import { takeableEvent } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { migrate } from './migrations.js'
@@ -231,6 +239,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         lease: { runId: row.id, generation: Number(row.lease_generation) },
         payload: decodeJsonText(row.payload, () => `Run ${row.id}: the stored payload`),
         resumedWait: resumedWaitOf(row.wait_for),
+        attempt: Number(row.attempt ?? 1),
       }
     },
 
@@ -337,6 +346,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
           heartbeat_at: null,
           ...NO_WAIT,
           available_at: sql`CASE WHEN available_at <= ${now} THEN available_at ELSE ${now} END`,
+          // A fresh set of attempts: the policy's count starts again (earlier ones stay recorded).
+          attempt: null,
           completed_at: null,
           updated_at: now,
         })
@@ -355,8 +366,19 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         .orderBy('completed_at')
         .orderBy('id')
         .execute()
-      return rows.map((row) => rowToStep(row, family))
+      const steps = rows.map((row) => rowToStep(row, family))
+      return withAttempts(steps, await readAttempts(db, runId), family)
     },
+
+    async getAttempts(runId) {
+      return (await readAttempts(db, runId)).map((row) => rowToAttempt(row, family))
+    },
+
+    beginStepAttempt: (lease, attempt) => beginStepAttempt(db, family, lease, attempt),
+
+    endAttempt: (id, error, endedAt) => endAttempt(db, id, error, endedAt),
+
+    recordRunAttempt: (attempt) => recordRunAttempt(db, attempt),
 
     async getRecordedSteps(runId) {
       const rows = await db

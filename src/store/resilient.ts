@@ -31,6 +31,7 @@ const METHOD_KINDS = {
   getRuns: 'repeatable',
   latestIdempotencyKey: 'repeatable',
   getSteps: 'repeatable',
+  getAttempts: 'repeatable',
   insertLog: 'once',
   getLogs: 'repeatable',
   deleteRun: 'once',
@@ -51,6 +52,9 @@ const METHOD_KINDS = {
   getRecordedSteps: 'repeatable',
   findEvent: 'repeatable',
   insertEvent: 'once',
+  beginStepAttempt: 'fenced',
+  endAttempt: 'repeatable',
+  recordRunAttempt: 'repeatable',
 } as const satisfies Record<keyof Store, MethodKind>
 
 export function withDatabaseErrors(

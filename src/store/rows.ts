@@ -65,6 +65,7 @@ export function rowToRun(row: RunRowWithCount, family: SqlFamily, stepCount?: nu
         ? ((field(row.wait_for, 'wait') as WaitingFor | undefined) ?? null)
         : null,
     parentRunId: row.parent_run_id ?? null,
+    attempt: Number(row.attempt ?? 0),
     heartbeatAt: row.heartbeat_at ? family.readTime(row.heartbeat_at) : null,
     startedAt: row.started_at ? family.readTime(row.started_at) : null,
     completedAt: row.completed_at ? family.readTime(row.completed_at) : null,

@@ -7,6 +7,7 @@
  * is how an execution learns it was cancelled or recovered elsewhere, without a read per step.
  */
 import type {
+  Attempt,
   Log,
   LogLevel,
   Progress,
@@ -35,6 +36,8 @@ export interface ClaimedRun {
   payload: Decoded
   /** The wait the run was suspended in, if any: a wait resumed keeps its first deadline. */
   resumedWait: WaitingFor | null
+  /** The run attempt this execution belongs to (1 for the first). */
+  attempt: number
 }
 
 /** A finished step as replay sees it. */
@@ -101,6 +104,27 @@ export interface Suspension {
    * write that would satisfy it later wakes the run: no wake-up falls between the two.
    */
   condition?: WakeCondition
+}
+
+/** A step attempt about to begin: the store numbers it. */
+export interface NewStepAttempt {
+  id: string
+  runId: string
+  stepIndex: number
+  stepName: string
+  startedAt: string
+  /** Begin nothing past this attempt number (the policy's `attempts`). */
+  limit: number
+}
+
+/** A run attempt that failed, kept for its error. */
+export interface FailedRunAttempt {
+  id: string
+  runId: string
+  attempt: number
+  error: string
+  startedAt: string
+  endedAt: string
 }
 
 /** An available-at of "never": a wait without a timeout is woken only by what it waits for. */
@@ -205,6 +229,16 @@ export interface RunQueue {
   getRecordedSteps(runId: string): Promise<RecordedStep[]>
   /** The oldest event this run may take for a wait, sent since the run was created. */
   findEvent(runId: string, query: EventQuery): Promise<StoredEvent | null>
+  /**
+   * Fenced: record a step attempt before its body runs. Its number (from 1, counted since
+   * the step was last recorded as failed), or null when the lease is gone or the attempt
+   * would pass `limit`; nothing is written then.
+   */
+  beginStepAttempt(lease: Lease, attempt: NewStepAttempt): Promise<number | null>
+  /** An attempt ended: why it failed, or null when it succeeded. */
+  endAttempt(id: string, error: string | null, endedAt: string): Promise<void>
+  /** Keep a failed run attempt's error. */
+  recordRunAttempt(attempt: FailedRunAttempt): Promise<void>
 }
 
 /** The API's side: creating, reading and administering runs. */
@@ -216,7 +250,10 @@ export interface RunRepository {
   getRuns(filter?: RunFilter): Promise<Run[]>
   /** The greatest idempotency key of a job's runs that starts with `prefix` (schedule ticks). */
   latestIdempotencyKey(jobName: string, prefix: string): Promise<string | null>
+  /** A run's steps, each with its `attempts` when it was run with `retry` or `timeout`. */
   getSteps(runId: string): Promise<Step[]>
+  /** Every recorded attempt of a run and of its steps (`stepIndex` null: the run's own), oldest first. */
+  getAttempts(runId: string): Promise<Attempt[]>
   insertLog(log: NewLog): Promise<void>
   /**
    * Store an event (or a signal); in the same statement every run waiting for it is made
