@@ -4,10 +4,13 @@
  * (cancelled, or recovered by another worker) the execution stops and writes nothing more.
  * How it ends is decided once, by the control's stop reason.
  */
-import { errorMessage, NotFoundError, SerializationError } from '../errors.js'
+import { errorMessage, NonRetriableError, NotFoundError, SerializationError } from '../errors.js'
 import { parseWithSchema } from '../job.js'
+import type { RetryPolicy } from '../retry-policy.js'
 import { roundTrip } from '../serialize.js'
 import type { ClaimedRun } from '../store/store.js'
+import type { WaitingFor } from '../types.js'
+import { isRetriable, retryDelay } from './attempts.js'
 import { type ExecutionControl, ShutdownRequested, type StopReason } from './control.js'
 import { type Core, isoNow, reportError } from './core.js'
 import { engineQuery, persist } from './persist.js'
@@ -36,6 +39,13 @@ export async function executeRun(
       throw new NotFoundError(`Run ${run.id}: job "${jobName}" is not registered here`)
     if (!claimed.payload.ok) throw new SerializationError(claimed.payload.problem)
     core.followSchedule(jobName, run.idempotencyKey)
+    const policy = definition.retry
+    // Past its attempts already: each one left unfinished (its process died during it).
+    if (policy && claimed.attempt > policy.attempts) {
+      throw new NonRetriableError(
+        `Run ${run.id} used all ${policy.attempts} attempts: the last one never finished (its process ended during it)`,
+      )
+    }
     // A first claim has nothing to replay: skip the read.
     const recordedSteps =
       lease.generation > 1
@@ -51,6 +61,7 @@ export async function executeRun(
       control,
       recordedSteps,
       resumedWait: claimed.resumedWait,
+      attempt: claimed.attempt,
     })
     let result: unknown
     try {
@@ -97,6 +108,15 @@ export async function executeRun(
         return
       case undefined: {
         const message = errorMessage(error)
+        const policy = core.definitionOf(jobName)?.retry
+        // An attempt past the policy never began: it was refused at the start.
+        if (policy && claimed.attempt <= policy.attempts) {
+          await keepRunAttempt(core, claimed, startedAt, message)
+        }
+        if (policy && claimed.attempt < policy.attempts && isRetriable(error)) {
+          await retryLater(core, claimed, settle, policy, error)
+          return
+        }
         if (!(await settle((now) => core.store.failRun(lease, message, now)))) return
         core.emitter.emit({
           type: 'run:fail',
@@ -107,6 +127,57 @@ export async function executeRun(
         })
       }
     }
+  }
+}
+
+/**
+ * The body threw with attempts left: hand the run back until its backoff has passed
+ * (always released, however short: the body has unwound, so trying again means a claim
+ * and a replay either way, and a run waiting in the database survives a crash meanwhile).
+ */
+async function retryLater(
+  core: Core,
+  claimed: ClaimedRun,
+  settle: (write: (now: string) => Promise<boolean>) => Promise<boolean>,
+  policy: RetryPolicy,
+  error: unknown,
+): Promise<void> {
+  const { run, lease, attempt } = claimed
+  const message = errorMessage(error)
+  const delay = retryDelay(policy, attempt, error)
+  const until = new Date(core.now() + delay).toISOString()
+  const waitingFor: WaitingFor = { kind: 'retry', attempt: attempt + 1, until, error: message }
+  const released = await settle((now) =>
+    core.store.suspendRun(lease, {
+      availableAt: until,
+      waitingFor: JSON.stringify(waitingFor),
+      now,
+    }),
+  )
+  if (!released) return
+  const base = { runId: run.id, jobName: run.jobName }
+  core.emitter.emit({ type: 'run:retry', ...base, attempt, delay, error: message })
+  core.emitter.emit({ type: 'run:wait', ...base, waitingFor })
+}
+
+/** Keep a failed run attempt's error; losing that record must not stop the run settling. */
+async function keepRunAttempt(
+  core: Core,
+  claimed: ClaimedRun,
+  startedAt: number,
+  error: string,
+): Promise<void> {
+  try {
+    await core.store.recordRunAttempt({
+      id: core.newId(),
+      runId: claimed.run.id,
+      attempt: claimed.attempt,
+      error,
+      startedAt: new Date(startedAt).toISOString(),
+      endedAt: isoNow(core),
+    })
+  } catch (recordError) {
+    reportError(core, 'settle', recordError, claimed.run.id)
   }
 }
 

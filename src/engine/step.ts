@@ -5,12 +5,15 @@
  * will return on replay: its JSON round trip.
  */
 import { errorMessage, InvalidArgumentError, SerializationError } from '../errors.js'
-import type { StepContext } from '../job.js'
+import type { StepContext, StepRunInfo } from '../job.js'
+import { type StepRunOptions, validateStepRunOptions } from '../retry-policy.js'
 import { type Jsonify, roundTrip, toJson } from '../serialize.js'
 import type { NewStep, RecordedStep } from '../store/store.js'
 import type { LogLevel, Progress } from '../types.js'
+import { type AttemptOutcome, runAttempts } from './attempts.js'
 import { isoNow } from './core.js'
 import { persist } from './persist.js'
+import { createSuspend } from './suspend.js'
 import { type BegunStep, createWaits, type StepKit, type StepOutcome } from './waits.js'
 
 export interface StepContextHandle {
@@ -24,7 +27,10 @@ export interface StepContextHandle {
 type StepScope = Pick<
   StepKit,
   'core' | 'jobName' | 'runId' | 'lease' | 'control' | 'recordedSteps' | 'resumedWait'
->
+> & {
+  /** The run attempt this execution belongs to (`step.attempt`). */
+  attempt: number
+}
 
 export function createStepContext(scope: StepScope): StepContextHandle {
   const { core, jobName, runId, lease, control } = scope
@@ -85,7 +91,8 @@ export function createStepContext(scope: StepScope): StepContextHandle {
 
   async function run<T>(
     name: string,
-    fn: (signal: AbortSignal) => T | Promise<T>,
+    fn: (signal: AbortSignal, info: StepRunInfo) => T | Promise<T>,
+    options?: StepRunOptions,
   ): Promise<Jsonify<T>> {
     if (typeof name !== 'string' || name.length === 0) {
       throw new InvalidArgumentError(
@@ -97,6 +104,10 @@ export function createStepContext(scope: StepScope): StepContextHandle {
         `step.run("${name}") in run ${runId}: the second argument must be a function`,
       )
     }
+    const { retry, timeout } = validateStepRunOptions(
+      options,
+      `step.run("${name}") in run ${runId}`,
+    )
     const started = beginStep(name)
     if ('recorded' in started) {
       const { output } = started.recorded
@@ -107,15 +118,28 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     core.emitter.emit({ type: 'step:start', runId, jobName, stepName: name, stepIndex: step.index })
     const previousStep = currentStep
     currentStep = name
-    let result: { json: string | null; value: Jsonify<T> }
+    type Result = { json: string | null; value: Jsonify<T> }
+    const body = async (signal: AbortSignal, attempt: number): Promise<Result> => {
+      const value = await fn(signal, { attempt })
+      control.throwIfAborted()
+      return roundTrip(value, `Step "${name}" of job "${jobName}"`) as Result
+    }
+    let outcome: AttemptOutcome<Result>
     try {
-      const value = await fn(control.signal)
-      control.throwIfAborted()
-      result = roundTrip(value, `Step "${name}" of job "${jobName}"`) as typeof result
-    } catch (error) {
+      // Only a step with a policy pays for attempts (a fenced write each): plain steps do not.
+      outcome =
+        retry || timeout !== undefined
+          ? await runAttempts(attemptScope, step, body, { retry, timeout })
+          : await body(control.signal, 1).then(
+              (result) => ({ ok: true, result }),
+              (error: unknown) => ({ ok: false, error }),
+            )
+    } finally {
       currentStep = previousStep
+    }
+    if (!outcome.ok) {
       control.throwIfAborted()
-      const message = errorMessage(error)
+      const message = errorMessage(outcome.error)
       failedStep = name
       await commitStep(step, { ok: false, error: message })
       core.emitter.emit({
@@ -126,9 +150,9 @@ export function createStepContext(scope: StepScope): StepContextHandle {
         stepIndex: step.index,
         error: message,
       })
-      throw error
+      throw outcome.error
     }
-    currentStep = previousStep
+    const result = outcome.result
     await commitStep(step, { ok: true, json: result.json })
     await core.yieldToHost()
     core.emitter.emit({
@@ -199,6 +223,8 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     }
   }
 
+  const suspend = createSuspend({ core, jobName, runId, lease, control, fenced })
+  const attemptScope = { core, jobName, runId, lease, control, fenced, suspend }
   const waits = createWaits({
     core,
     jobName,
@@ -211,12 +237,14 @@ export function createStepContext(scope: StepScope): StepContextHandle {
     stepRecord,
     commitStep,
     fenced,
+    suspend,
   })
 
   return {
     context: {
       runId,
       signal: control.signal,
+      attempt: scope.attempt,
       run,
       ...waits,
       progress,

@@ -27,12 +27,12 @@ import {
   NEVER,
   type NewStep,
   type RecordedStep,
-  type Suspension,
 } from '../store/store.js'
 import { isTerminal, type Run, type WaitingFor } from '../types.js'
 import type { ExecutionControl } from './control.js'
 import { type Core, isoNow } from './core.js'
 import { engineQuery } from './persist.js'
+import type { Suspend } from './suspend.js'
 
 /** A step that is to execute now: what committing its outcome needs. */
 export interface BegunStep {
@@ -57,6 +57,7 @@ export interface StepKit {
   stepRecord(step: BegunStep, outcome: StepOutcome): NewStep
   commitStep(step: BegunStep, outcome: StepOutcome): Promise<void>
   fenced(write: () => Promise<boolean>): Promise<void>
+  suspend: Suspend
 }
 
 type Waits = Pick<StepContext, 'sleep' | 'sleepUntil' | 'waitForEvent' | 'invoke'>
@@ -73,20 +74,7 @@ export function createWaits(kit: StepKit): Waits {
     if (id) consumed.add(id)
   }
 
-  /** Hand the run back; the execution ends here (the body sees the suspension thrown). */
-  async function suspend(
-    waitingFor: WaitingFor,
-    suspension: Omit<Suspension, 'waitingFor' | 'now'>,
-  ): Promise<never> {
-    const write = { ...suspension, waitingFor: JSON.stringify(waitingFor), now: isoNow(core) }
-    await kit.fenced(() => core.store.suspendRun(kit.lease, write))
-    control.stop('suspended')
-    core.emitter.emit({ type: 'run:wait', runId, jobName, waitingFor })
-    // Its condition may have held already (the event was sent, the child finished).
-    if (suspension.condition) core.wake()
-    control.checkpoint()
-    throw new Error('unreachable: a suspended execution stops at its checkpoint')
-  }
+  const suspend = kit.suspend
 
   /**
    * The deadline of a wait: the one recorded when the run first suspended in it (a timeout
