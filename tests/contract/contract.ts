@@ -21,6 +21,7 @@ import type { Backend } from '../support/backends.js'
 import { gate, nextEvent, recordEvents, waitUntil } from '../support/wait.js'
 import { echoJob, type Harness, heldJob, openHarness } from './harness.js'
 import { defineRetentionSuite } from './retention.js'
+import { defineRetrySuite } from './retries.js'
 import { defineScheduleSuite } from './schedules.js'
 import { defineTimeSuite } from './time.js'
 import { defineWaitSuite } from './waits.js'
@@ -40,6 +41,7 @@ export function defineContractSuite(backend: Backend): void {
 
     defineTimeSuite(() => h)
     defineWaitSuite(() => h)
+    defineRetrySuite(() => h, backend.family)
     defineRetentionSuite(() => h, backend.family)
     // Tabs in one browser share one OPFS file through a worker each: two is what a user opens.
     defineScheduleSuite(() => h, backend.name === 'sqlocal' ? 2 : 4)

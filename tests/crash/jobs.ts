@@ -6,6 +6,8 @@
  * - `work`: four steps in a row.
  * - `sleeper`: a step, a durable `step.sleep` of `napMs`, a step; the job writes `returned`
  *   for the sleep too (`woke`, in effect), so a kill right at wake-up shows in the journal.
+ * - `doomedStep` and `doomedRun`: kill their own process, in a step with `retry` or in a
+ *   job body with `retry`, every time: their attempts must end them, failed.
  * - `cronTick` (only where `cron` is asked for, so other scenarios see no scheduled runs):
  *   a one-second cron whose one step records the tick's execution.
  */
@@ -19,6 +21,8 @@ export const WAITER_STEPS = ['before', 'go', 'after'] as const
 export const PARENT_STEPS = ['before', 'kid', 'after'] as const
 export const KID_STEPS = ['first', 'second'] as const
 export const GO_EVENT = 'crash/go'
+export const DOOMED_STEP = 'boom'
+export const DOOMED_ATTEMPTS = 3
 export const CRON_JOB = 'cron-tick'
 export const CRON_STEP = 'record'
 
@@ -108,7 +112,30 @@ export function crashJobs(journal: Journal, stepMs: () => number) {
     },
   })
 
-  return { work, sleeper, waiter, kid, parent }
+  const die = (runId: string, name: string): never => {
+    journal.write({ ev: 'begin', run: runId, step: name })
+    process.kill(process.pid, 'SIGKILL')
+    throw new Error('unreachable: the process was killed')
+  }
+
+  const doomedStep = defineJob({
+    name: 'doomed-step',
+    input: z.object({}),
+    run: async (step) => {
+      await step.run(DOOMED_STEP, () => die(step.runId, DOOMED_STEP), {
+        retry: { attempts: DOOMED_ATTEMPTS },
+      })
+    },
+  })
+
+  const doomedRun = defineJob({
+    name: 'doomed-run',
+    input: z.object({}),
+    retry: { attempts: DOOMED_ATTEMPTS },
+    run: async (step) => die(step.runId, 'body'),
+  })
+
+  return { work, sleeper, waiter, kid, parent, doomedStep, doomedRun }
 }
 
 export function cronJobs(journal: Journal, stepMs: () => number) {
