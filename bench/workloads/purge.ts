@@ -7,6 +7,9 @@
  * pause between batches; the background sweep pauses 20 ms): a claim waits behind at most
  * one batch, so the max is about one batch's time.
  *
+ * Then the batches alone: each purge statement timed on the table filled again, which bounds
+ * what a claim can wait for (SQLite's WAL checkpoints, which any writer pays, show in the max).
+ *
  * The finished runs and their steps are inserted with one statement per 10k rows through
  * `durably.db`, after `migrate()`.
  */
@@ -84,9 +87,26 @@ export async function purge(finished: number, samples: number): Promise<void> {
       })
     while (!done) beside.push(await sample())
     const removed = await purging
+    const seconds = (performance.now() - purgeStarted) / 1000
     loop.disable()
     const busyLoopMax = loop.max / 1e6
-    const seconds = (performance.now() - purgeStarted) / 1000
+
+    // Then each batch alone, timed: what a claim can find in its way. The same statement
+    // `purgeRuns` repeats, through the store, on the table filled again.
+    for (let low = 0; low < finished; low += CHUNK) {
+      await insertFinished(db, low, Math.min(finished, low + CHUNK))
+    }
+    const batches: number[] = []
+    for (;;) {
+      const begun = performance.now()
+      const count = await durably.storage.purgeRuns({
+        olderThan: new Date().toISOString(),
+        limit: PURGE_BATCH,
+      })
+      batches.push(performance.now() - begun)
+      if (count < PURGE_BATCH) break
+      await new Promise((resolve) => setTimeout(resolve, 0))
+    }
     await durably.destroy()
 
     const quiet = summarize(idle)
@@ -109,6 +129,17 @@ export async function purge(finished: number, samples: number): Promise<void> {
       during_purge_p95_ms: busy.p95,
       during_purge_max_ms: round(Math.max(...beside)),
       during_purge_event_loop_delay_max_ms: round(busyLoopMax, 1),
+    })
+    const batch = summarize(batches)
+    report({
+      workload: 'purge-batches',
+      description:
+        'each purge statement alone (100 runs with their steps), timed, over N finished runs',
+      finished_runs: finished,
+      batches: batches.length,
+      batch_p50_ms: batch.p50,
+      batch_p99_ms: batch.p99,
+      batch_max_ms: round(Math.max(...batches)),
     })
   } finally {
     bench.cleanup()
