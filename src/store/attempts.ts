@@ -12,7 +12,7 @@
  * issue 17) and is chosen by `family.name`.
  */
 import { type Kysely, sql } from 'kysely'
-import type { Attempt, Step, StepAttempt } from '../types.js'
+import type { Attempt, Step } from '../types.js'
 import type { SqlFamily } from './family.js'
 import type { Database, DurablyAttemptsTable } from './schema.js'
 import type { FailedRunAttempt, Lease, NewStepAttempt } from './store.js'
@@ -127,39 +127,69 @@ export function rowToAttempt(row: DurablyAttemptsTable, family: SqlFamily): Atte
 }
 
 /**
- * Hang each step's attempts on it. A step index has one row per time the step ended
- * (failed, then completed after a retry of the run, say), and its attempts restart from 1
- * after each failure: the k-th run of attempts from 1 belongs to the k-th row.
+ * Each step's attempts, in the order they began, by the step row they led to. A step index
+ * has one row per time the step ended (failed, then completed after a retry of the run, say),
+ * and its attempts restart from 1 after each failure: the k-th run of attempts from 1 belongs
+ * to the k-th row. A successful attempt is not written again: it ended when its step completed.
  */
+function attemptsByStep(
+  steps: readonly Step[],
+  rows: readonly DurablyAttemptsTable[],
+  family: SqlFamily,
+): { perStep: Map<Step, Attempt[]>; all: Attempt[] } {
+  const all = rows.map((row) => rowToAttempt(row, family))
+  const rounds = new Map<number, Attempt[][]>()
+  for (const attempt of all) {
+    if (attempt.stepIndex === null) continue
+    const list = rounds.get(attempt.stepIndex) ?? []
+    if (attempt.attempt === 1 || list.length === 0) list.push([])
+    list[list.length - 1]!.push(attempt)
+    rounds.set(attempt.stepIndex, list)
+  }
+  const perStep = new Map<Step, Attempt[]>()
+  const taken = new Map<number, number>()
+  for (const step of steps) {
+    const k = taken.get(step.index) ?? 0
+    taken.set(step.index, k + 1)
+    const attempts = rounds.get(step.index)?.[k]
+    if (!attempts) continue
+    const last = attempts[attempts.length - 1]!
+    if (step.status === 'completed' && last.endedAt === null && last.error === null) {
+      last.endedAt = step.completedAt
+    }
+    perStep.set(step, attempts)
+  }
+  return { perStep, all }
+}
+
+/** Hang each step's attempts on it (see `attemptsByStep`). */
 export function withAttempts(
   steps: Step[],
   rows: readonly DurablyAttemptsTable[],
   family: SqlFamily,
 ): Step[] {
-  const rounds = new Map<number, StepAttempt[][]>()
-  for (const row of rows) {
-    if (row.step_index === null) continue
-    const index = Number(row.step_index)
-    const { attempt: number, error, startedAt, endedAt } = rowToAttempt(row, family)
-    const attempt: StepAttempt = { attempt: number, error, startedAt, endedAt }
-    const list = rounds.get(index) ?? []
-    if (attempt.attempt === 1 || list.length === 0) list.push([])
-    list[list.length - 1]!.push(attempt)
-    rounds.set(index, list)
-  }
-  const taken = new Map<number, number>()
+  const { perStep } = attemptsByStep(steps, rows, family)
   return steps.map((step) => {
-    const list = rounds.get(step.index)
-    if (!list) return step
-    const k = taken.get(step.index) ?? 0
-    taken.set(step.index, k + 1)
-    const attempts = list[k]
-    if (!attempts) return step
-    // The successful attempt is not written again: it ended when the step completed.
-    const last = attempts[attempts.length - 1]!
-    if (step.status === 'completed' && last.endedAt === null && last.error === null) {
-      attempts[attempts.length - 1] = { ...last, endedAt: step.completedAt }
-    }
-    return { ...step, attempts }
+    const attempts = perStep.get(step)
+    return attempts
+      ? {
+          ...step,
+          attempts: attempts.map(({ attempt, error, startedAt, endedAt }) => ({
+            attempt,
+            error,
+            startedAt,
+            endedAt,
+          })),
+        }
+      : step
   })
+}
+
+/** Every attempt of the run, oldest first, a successful one ending when its step did. */
+export function listAttempts(
+  steps: readonly Step[],
+  rows: readonly DurablyAttemptsTable[],
+  family: SqlFamily,
+): Attempt[] {
+  return attemptsByStep(steps, rows, family).all
 }

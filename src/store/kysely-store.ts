@@ -10,9 +10,9 @@ import { TERMINAL_STATUSES } from '../types.js'
 import {
   beginStepAttempt,
   endAttempt,
+  listAttempts,
   readAttempts,
   recordRunAttempt,
-  rowToAttempt,
   withAttempts,
 } from './attempts.js'
 import { takeableEvent } from './event-match.js'
@@ -71,6 +71,18 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       .executeTakeFirst()
     // At least one: SQLocal counts rows a trigger changed too (a waiting parent woken).
     return Number(result.numUpdatedRows) > 0
+  }
+
+  async function readSteps(runId: string) {
+    const rows = await db
+      .selectFrom('durably_steps')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('step_index')
+      .orderBy('completed_at')
+      .orderBy('id')
+      .execute()
+    return rows.map((row) => rowToStep(row, family))
   }
 
   const store: Store = {
@@ -358,20 +370,13 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
     },
 
     async getSteps(runId) {
-      const rows = await db
-        .selectFrom('durably_steps')
-        .selectAll()
-        .where('run_id', '=', runId)
-        .orderBy('step_index')
-        .orderBy('completed_at')
-        .orderBy('id')
-        .execute()
-      const steps = rows.map((row) => rowToStep(row, family))
+      const steps = await readSteps(runId)
       return withAttempts(steps, await readAttempts(db, runId), family)
     },
 
     async getAttempts(runId) {
-      return (await readAttempts(db, runId)).map((row) => rowToAttempt(row, family))
+      const rows = await readAttempts(db, runId)
+      return rows.length === 0 ? [] : listAttempts(await readSteps(runId), rows, family)
     },
 
     beginStepAttempt: (lease, attempt) => beginStepAttempt(db, family, lease, attempt),

@@ -252,6 +252,12 @@ export function defineRetrySuite(harness: () => Harness, family: Family): void {
         [3, null],
       ])
       expect(step?.attempts?.every((a) => a.endedAt !== null)).toBe(true)
+      const listed = await durably.storage.getAttempts(run.id)
+      expect(listed.map((a) => [a.stepIndex, a.stepName, a.attempt, a.endedAt !== null])).toEqual([
+        [0, 'call', 1, true],
+        [0, 'call', 2, true],
+        [0, 'call', 3, true],
+      ])
     })
 
     it('emits step:retry with the failed attempt, the delay and the error', async () => {
