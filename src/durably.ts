@@ -113,7 +113,7 @@ export interface Durably<TJobs extends Record<string, JobHandle<string, never, u
   signal(runId: string, name: string, data: unknown, options?: SendOptions): Promise<SentEvent>
   /**
    * Delete finished runs last updated before `olderThan`, with their steps, logs, attempts
-   * and signals, a few hundred per statement; returns how many runs were removed. Without
+   * and signals, 100 runs per statement; returns how many runs were removed. Without
    * `status`, `jobName` or `limit` it also removes broadcast events sent before `olderThan`
    * and before every unfinished run (none could take them any more).
    * @example await durably.purgeRuns({ olderThan: new Date(Date.now() - 30 * 86_400_000) })

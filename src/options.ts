@@ -57,7 +57,7 @@ export interface DurablyOptions {
   listen?: ListenPool
   /**
    * Remove finished runs (with their steps, logs and signals) once they are this old, in the
-   * background while the worker is started: a few hundred rows at a time, pausing between
+   * background while the worker is started: 100 runs at a time, pausing between
    * batches so claims go first. Broadcast events older than the longest period, that no
    * unfinished run could still take, go too.
    *
