@@ -97,8 +97,16 @@ export function createWorker(core: Core): Worker {
     clearTimeout(pollTimer)
     pollTimer = undefined
     transition('polling')
-    polling = pollOnce()
-    return polling
+    // Cleared after an await, never inside pollOnce: a poll that finds no room finishes
+    // without awaiting anything, and would clear `polling` before it was even set, leaving
+    // a finished poll that stop() then waits for forever.
+    const poll: Promise<void> = pollOnce().then((delay) => {
+      if (polling === poll) polling = undefined
+      if (current() === 'polling') enterIdle(delay)
+      else enterStoppedIfDrained()
+    })
+    polling = poll
+    return poll
   }
 
   function enterStopping(): Promise<void> {
@@ -155,7 +163,8 @@ export function createWorker(core: Core): Worker {
     })
   }
 
-  async function pollOnce(): Promise<void> {
+  /** One poll: claim and launch while there is room; resolves with the delay to the next. */
+  async function pollOnce(): Promise<number> {
     let delay = core.options.pollingInterval
     try {
       let drainedQueue = false
@@ -183,9 +192,7 @@ export function createWorker(core: Core): Worker {
       delay = backoffDelay(claimBackoff(core.options.pollingInterval), consecutiveFailures)
       reportError(core, 'claim', error)
     }
-    polling = undefined
-    if (current() === 'polling') enterIdle(delay)
-    else enterStoppedIfDrained()
+    return delay
   }
 
   /**
