@@ -27,6 +27,7 @@ import { createRetention } from './retention.js'
 import { createRunAdmin, type PurgeOptions, validateRunFilter } from './runs.js'
 import { createScheduler, type ScheduleInfo } from './schedules.js'
 import { createSender, type SendOptions, type SentEvent } from './send.js'
+import { createSightings, sightingHorizon } from './sightings.js'
 import { createLegacyStorage, type Storage } from './store/legacy-storage.js'
 import { openStore } from './store/open.js'
 import type { WorkListener } from './store/postgres-listener.js'
@@ -224,6 +225,7 @@ export function createDurably(options: DurablyOptions): Durably {
   const admin = createRunAdmin(core, { cancel: (runId) => worker.cancelLocal(runId) })
   const sender = createSender(core)
   const retention = resolved.retention ? createRetention(core, resolved.retention) : undefined
+  const sightings = createSightings(core)
   let listener: WorkListener | undefined
   const pluginHooks: PluginHooks = {
     captureTraceContext: (capture) => {
@@ -236,6 +238,7 @@ export function createDurably(options: DurablyOptions): Durably {
     if (worker.state === 'stopped') void scheduler.ensure(registry.definitions())
     worker.start()
     retention?.start()
+    sightings.start()
     listener ??= listen?.({
       onWork: () => worker.wake(),
       onError: (error) => reportError(core, 'listen', error),
@@ -251,7 +254,20 @@ export function createDurably(options: DurablyOptions): Durably {
   const stopWorker = async () => {
     const closing = listener?.close()
     listener = undefined
+    sightings.stop()
     await Promise.all([worker.stop(), closing, retention?.stop()])
+  }
+
+  /** A run as `getRun` answers it: with why it is not running, when it is pending. */
+  const readRunWithBlocker = async (id: string) => {
+    const run = await store.getRun(id)
+    if (run?.status !== 'pending') return run
+    const blockedBy = await store.blockedBy(
+      id,
+      new Date(now()).toISOString(),
+      sightingHorizon(core),
+    )
+    return { ...run, blockedBy }
   }
 
   // Every public database operation waits for the schema (migrating on first use).
@@ -330,7 +346,7 @@ export function createDurably(options: DurablyOptions): Durably {
     },
 
     getJob: (name) => registry.handleOf(name) as JobHandle<string, unknown, unknown> | undefined,
-    getRun: (id) => afterReady(() => store.getRun(id)),
+    getRun: (id) => afterReady(() => readRunWithBlocker(id)),
     getRuns: async (filter) => {
       const checked = validateRunFilter(filter)
       return afterReady(() => store.getRuns(checked))

@@ -65,6 +65,7 @@ export {
   TERMINAL_EVENT_TYPES,
   WORKER_ERROR_CONTEXTS,
 } from './events.js'
+export type { ConcurrencyOptions, DebounceOptions, FlowKey, ThrottleOptions } from './flow.js'
 export type {
   AuthorizeContext,
   DurablyHandler,
@@ -91,10 +92,9 @@ export type {
   WaitForEventOptions,
 } from './job.js'
 export { defineJob } from './job.js'
-export type { ConcurrencyOptions, DebounceOptions, FlowKey, ThrottleOptions } from './flow.js'
-export type { RetryBackoff, RetryPolicy, StepRunOptions } from './retry-policy.js'
 export type { DialectLike, DurablyOptions, RetentionOptions } from './options.js'
 export { withLogPersistence } from './plugins/log-persistence.js'
+export type { RetryBackoff, RetryPolicy, StepRunOptions } from './retry-policy.js'
 export type { PurgeOptions } from './runs.js'
 export type { ScheduleDefinition } from './schedule.js'
 export type { ScheduleInfo } from './schedules.js'
@@ -141,6 +141,7 @@ export type {
 } from './store/store.js'
 export type {
   Attempt,
+  BlockedBy,
   Log,
   LogLevel,
   Progress,

@@ -3,7 +3,8 @@
  * triggerAndWait, batchTrigger and typed reads.
  */
 import type { Core } from './engine/core.js'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError, ValidationError } from './errors.js'
+import { flowOfRun, type RunFlow } from './flow.js'
 import {
   type AnyJobDefinition,
   type BatchTriggerInput,
@@ -16,7 +17,7 @@ import {
 } from './job.js'
 import { validateRunFilter } from './runs.js'
 import { toJson } from './serialize.js'
-import type { NewRun } from './store/store.js'
+import type { CreatedRun, NewRun } from './store/store.js'
 import type { Run, RunFilter, WaitingFor } from './types.js'
 import { waitForRun } from './watch.js'
 
@@ -34,8 +35,10 @@ export function createJobHandle(
   ): Promise<NewRun> {
     const options = validateTriggerOptions(rawOptions, subject)
     const payload = await parseWithSchema(definition.input, input, inputSubject)
+    const flow = flowOfRun(definition, payload, subject)
     const now = core.now()
     const createdAt = new Date(now).toISOString()
+    if (flow.debounce) return debounced(payload, options, flow, flow.debounce, now, subject)
     const start = startOf(options, now, subject)
     const availableAt = start === undefined ? createdAt : new Date(start).toISOString()
     const waitingFor: WaitingFor | null =
@@ -45,13 +48,54 @@ export function createJobHandle(
       jobName,
       payload: toJson(payload, `Input of job "${jobName}"`) ?? 'null',
       idempotencyKey: options.idempotencyKey ?? null,
-      concurrencyKey: options.concurrencyKey ?? null,
       createdAt,
       availableAt,
       waitingFor: waitingFor && JSON.stringify(waitingFor),
       parentRunId: null,
       traceContext: core.captureTraceContext?.(jobName) ?? null,
+      ...flowColumns(options, flow),
     }
+  }
+
+  /** A debounced run starts `period` after its last trigger, never past its first's `maxWait`. */
+  function debounced(
+    payload: unknown,
+    options: TriggerOptions,
+    flow: RunFlow,
+    debounce: NonNullable<RunFlow['debounce']>,
+    now: number,
+    subject: string,
+  ): NewRun {
+    for (const name of ['delay', 'runAt', 'idempotencyKey'] as const) {
+      if (options[name] !== undefined) {
+        throw new ValidationError(
+          `${subject}: "${name}" cannot be used with a debounced job: the debounce decides the start, and a trigger within the period replaces the pending run`,
+        )
+      }
+    }
+    const { key, period, maxWait } = debounce
+    const until = new Date(now + period).toISOString()
+    const latest = maxWait === undefined ? undefined : new Date(now + maxWait).toISOString()
+    const waitingFor: WaitingFor = { kind: 'debounce', key, until, ...(latest ? { latest } : {}) }
+    return {
+      id: core.newId(),
+      jobName,
+      payload: toJson(payload, `Input of job "${jobName}"`) ?? 'null',
+      idempotencyKey: null,
+      createdAt: new Date(now).toISOString(),
+      availableAt: until,
+      waitingFor: JSON.stringify(waitingFor),
+      parentRunId: null,
+      traceContext: core.captureTraceContext?.(jobName) ?? null,
+      debounce: { key, latest: latest ?? null },
+      ...flowColumns(options, flow),
+    }
+  }
+
+  async function store(run: NewRun) {
+    return run.debounce
+      ? core.store.debounceRun(run)
+      : ((await core.store.insertRuns([run]))[0] as CreatedRun)
   }
 
   function announce(run: Run) {
@@ -61,9 +105,7 @@ export function createJobHandle(
   async function trigger(input: unknown, options?: TriggerOptions): Promise<Run> {
     const prepared = await prepare(input, options, `trigger("${jobName}")`)
     await core.ready()
-    const [{ run, created }] = (await core.store.insertRuns([prepared])) as [
-      { run: Run; created: boolean },
-    ]
+    const { run, created } = await store(prepared)
     if (created) {
       announce(run)
       core.wake()
@@ -94,7 +136,10 @@ export function createJobHandle(
       }
       if (prepared.length === 0) return []
       await core.ready()
-      const results = await core.store.insertRuns(prepared)
+      // Debounced runs settle one by one: each trigger may replace the run the previous made.
+      const results = definition.debounce
+        ? await sequentially(prepared, store)
+        : await core.store.insertRuns(prepared)
       for (const { run, created } of results) if (created) announce(run)
       if (results.some((result) => result.created)) core.wake()
       return results.map((result) => result.run)
@@ -113,4 +158,33 @@ export function createJobHandle(
     },
   }
   return handle as JobHandle<string, never, unknown>
+}
+
+/**
+ * The flow columns of a run: the trigger's `concurrencyKey` (the spec's one-at-a-time) wins
+ * over the job's `concurrency`; `priority` 0 is stored as none, so the run stays on the
+ * plain claim path.
+ */
+function flowColumns(
+  options: TriggerOptions,
+  flow: RunFlow,
+): Pick<NewRun, 'concurrencyKey' | 'concurrencyLimit' | 'throttle' | 'priority'> {
+  const concurrencyKey = options.concurrencyKey ?? flow.concurrencyKey ?? null
+  return {
+    concurrencyKey,
+    ...(options.concurrencyKey === undefined && flow.concurrencyLimit !== undefined
+      ? { concurrencyLimit: flow.concurrencyLimit }
+      : {}),
+    ...(flow.throttle ? { throttle: flow.throttle } : {}),
+    ...(options.priority ? { priority: options.priority } : {}),
+  }
+}
+
+async function sequentially<T, R>(
+  items: readonly T[],
+  each: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = []
+  for (const item of items) results.push(await each(item))
+  return results
 }

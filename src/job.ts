@@ -6,16 +6,17 @@
  */
 import type { ZodType } from 'zod'
 import { InvalidArgumentError, rejectUnknownKeys, ValidationError } from './errors.js'
-import { type ScheduleDefinition, validateSchedule } from './schedule.js'
-import type { Jsonify } from './serialize.js'
-import type { Run, RunFilter } from './types.js'
 import {
   type ConcurrencyOptions,
   type DebounceOptions,
   type ThrottleOptions,
   validateFlowControl,
+  validatePriority,
 } from './flow.js'
 import { type RetryPolicy, type StepRunOptions, validateRetryPolicy } from './retry-policy.js'
+import { type ScheduleDefinition, validateSchedule } from './schedule.js'
+import type { Jsonify } from './serialize.js'
+import type { Run, RunFilter } from './types.js'
 import { assertZod4Schema } from './zod-version.js'
 
 /** What a job body receives: durable steps, progress and logs. */
@@ -173,6 +174,11 @@ export interface TriggerOptions {
   delay?: number
   /** Start no sooner than this instant (a Date or an ISO-8601 string). */
   runAt?: Date | string
+  /**
+   * A head start in seconds (-600…600) among runs ready to start: a run with priority 60 is
+   * claimed as if it had become due a minute earlier. Low priorities are delayed, never starved.
+   */
+  priority?: number
 }
 
 const TRIGGER_OPTION_KEYS = [
@@ -181,6 +187,7 @@ const TRIGGER_OPTION_KEYS = [
   'timeout',
   'delay',
   'runAt',
+  'priority',
 ] as const satisfies readonly (keyof TriggerOptions)[]
 
 export type BatchTriggerInput<TInput> = TInput | { input: TInput; options?: TriggerOptions }
@@ -367,6 +374,7 @@ export function validateTriggerOptions(options: unknown, subject: string): Trigg
     throw new ValidationError(`${subject}: timeout must be a positive number of milliseconds`)
   }
   startOf(options as TriggerOptions, 0, subject)
+  validatePriority((options as TriggerOptions).priority, subject)
   return options as TriggerOptions
 }
 

@@ -58,6 +58,10 @@ export type WaitingFor =
       step?: string
       stepIndex?: number
     }
+  /** Its throttle key's start slots are all taken until `until`. */
+  | { kind: 'throttle'; key: string; until: string }
+  /** Debounced: it starts at `until` unless another trigger with its key comes first. */
+  | { kind: 'debounce'; key: string; until: string; latest?: string }
 
 export const WAIT_KINDS = [
   'delay',
@@ -65,7 +69,27 @@ export const WAIT_KINDS = [
   'event',
   'child',
   'retry',
+  'throttle',
+  'debounce',
 ] as const satisfies readonly WaitingFor['kind'][]
+
+/**
+ * Why a pending run is not running now (`getRun(id).blockedBy`); null when it only waits for
+ * a free worker slot, or is not pending.
+ */
+export type BlockedBy =
+  /** Its concurrency key has `running` runs of `limit` already. */
+  | { reason: 'concurrency'; key: string; limit: number; running: number }
+  /** Its throttle key's starts are used up until `until`. */
+  | { reason: 'throttle'; key: string; until: string }
+  /** Debounced: it starts at `until` unless another trigger with its key comes first. */
+  | { reason: 'debounce'; key: string; until: string }
+  /** Triggered with `delay` or `runAt`: it starts at `until`. */
+  | { reason: 'delay'; until: string }
+  /** In a wait (`kind`: sleep, event, child, retry): resumes by `until` at the latest, if set. */
+  | { reason: 'wait'; kind: WaitingFor['kind']; until: string | null }
+  /** Ready, but no worker has registered its job lately (`lastSeenAt`: when one last did). */
+  | { reason: 'no-worker'; jobName: string; lastSeenAt: string | null }
 
 export interface Progress {
   current: number
@@ -100,6 +124,11 @@ export interface Run<TOutput = unknown> {
    * and each takeover of a run whose process died, begins another. Resuming a wait does not.
    */
   attempt: number
+  /**
+   * Why a pending run is not running now: set by `getRun` (and `GET /run`), absent from
+   * lists; null when it only waits for a free worker slot, or is not pending.
+   */
+  blockedBy?: BlockedBy | null
   /** Index the next new step will get: the number of completed steps. */
   currentStepIndex: number
   /** Number of completed steps. */

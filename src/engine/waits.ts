@@ -14,6 +14,7 @@ import {
   SerializationError,
   TimeoutError,
 } from '../errors.js'
+import { flowOfRun } from '../flow.js'
 import {
   type InvokeOptions,
   parseWithSchema,
@@ -262,6 +263,10 @@ export function createWaits(kit: StepKit): Waits {
     where: string,
   ): Promise<Run> {
     const payload = await parseWithSchema(schema, input, `${where}: the input`)
+    // A child counts against its job's concurrency and throttle like any run (a debounce
+    // would make no sense for a run its parent waits on, and is not applied).
+    const definition = core.definitionOf(childJobName)
+    const flow = definition ? flowOfRun(definition, payload, where) : {}
     const createdAt = isoNow(core)
     const [result] = await query(() =>
       core.store.insertRuns([
@@ -271,7 +276,9 @@ export function createWaits(kit: StepKit): Waits {
           payload: toJson(payload, `${where}: the input`) ?? 'null',
           // One child per parent step, however many times the parent replays it.
           idempotencyKey: `invoke:${runId}:${step.index}`,
-          concurrencyKey: null,
+          concurrencyKey: flow.concurrencyKey ?? null,
+          ...(flow.concurrencyLimit ? { concurrencyLimit: flow.concurrencyLimit } : {}),
+          ...(flow.throttle ? { throttle: flow.throttle } : {}),
           createdAt,
           availableAt: createdAt,
           waitingFor: null,

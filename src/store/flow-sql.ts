@@ -46,15 +46,19 @@ export function freeSlot(run: string) {
 }
 
 /**
- * A claim starts a new attempt unless it resumes a wait that a step began (a sleep, an
- * event, a child): a first start, a retry's backoff, or the takeover of an abandoned run,
- * whose attempt was cut short.
+ * A claim starts a new attempt for a run's first start, for a run whose body threw and
+ * waited out its backoff (a `retry` wait without a step: a step's own backoff stays within
+ * the attempt), and for the takeover of an abandoned run, whose attempt was cut short.
+ * Resuming any other wait, or a run handed back by a stopping worker, continues the attempt.
  */
-export function nextAttempt(run: string, kindOfWait: RawBuilder<string | null>) {
+export function nextAttempt(
+  run: string,
+  wait: { kind: RawBuilder<string | null>; step: RawBuilder<string | null> },
+) {
   const ref = (column: string) => sql.ref(`${run}.${column}`)
   return sql<number>`CASE
-    WHEN ${ref('status')} = 'running' OR ${ref('wait_for')} IS NULL
-      OR ${kindOfWait} NOT IN ('sleep', 'event', 'child')
+    WHEN ${ref('status')} = 'running' OR ${ref('attempt')} IS NULL
+      OR (${wait.kind} = 'retry' AND ${wait.step} IS NULL)
     THEN COALESCE(${ref('attempt')}, 0) + 1
-    ELSE COALESCE(${ref('attempt')}, 1) END`
+    ELSE ${ref('attempt')} END`
 }

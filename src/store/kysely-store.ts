@@ -37,6 +37,7 @@ import type {
   PurgeRequest,
   Store,
 } from './store.js'
+import { NEVER } from './store.js'
 
 export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Store {
   const toRun = (row: RunRowWithCount, stepCount?: number): Run => rowToRun(row, family, stepCount)
@@ -119,6 +120,149 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
         results.push({ run: toRun(existing as RunRowWithCount), created: false })
       }
       return results
+    },
+
+    async blockedBy(id, now, workerSeenAfter) {
+      const row = await db
+        .selectFrom('durably_runs')
+        .select([
+          'status',
+          'job_name',
+          'concurrency_key',
+          'concurrency_limit',
+          'parked_from',
+          'available_at',
+          'wait_for',
+          'throttle_key',
+          'throttle_limit',
+          'started_at',
+        ])
+        .where('id', '=', id)
+        .executeTakeFirst()
+      if (row?.status !== 'pending') return null
+      const key = row.concurrency_key
+      const limit = Number(row.concurrency_limit ?? 1)
+      const running = async () =>
+        key === null
+          ? 0
+          : Number(
+              (
+                await db
+                  .selectFrom('durably_runs')
+                  .select((eb) => eb.fn.countAll<number>().as('count'))
+                  .where('status', '=', 'running')
+                  .where('concurrency_key', '=', key)
+                  .executeTakeFirstOrThrow()
+              ).count,
+            )
+      if (row.parked_from !== null && key !== null) {
+        return { reason: 'concurrency', key, limit, running: await running() }
+      }
+      const availableAt = family.readTime(row.available_at ?? now)
+      const wait = resumedWaitOf(
+        typeof row.wait_for === 'string' ? row.wait_for : JSON.stringify(row.wait_for ?? null),
+      )
+      if (availableAt > now) {
+        if (wait?.kind === 'throttle')
+          return { reason: 'throttle', key: wait.key, until: availableAt }
+        if (wait?.kind === 'debounce')
+          return { reason: 'debounce', key: wait.key, until: availableAt }
+        if (!wait || wait.kind === 'delay') return { reason: 'delay', until: availableAt }
+        return {
+          reason: 'wait',
+          kind: wait.kind,
+          until: availableAt === NEVER ? null : availableAt,
+        }
+      }
+      if (key !== null) {
+        const busy = await running()
+        if (busy >= limit) return { reason: 'concurrency', key, limit, running: busy }
+      }
+      if (row.throttle_key !== null && row.started_at === null) {
+        const slots = await db
+          .selectFrom('durably_throttle_slots')
+          .select(['free_at'])
+          .where('throttle_key', '=', row.throttle_key)
+          .where('free_at', '>', now)
+          .orderBy('free_at')
+          .execute()
+        if (slots.length >= Number(row.throttle_limit) && slots[0]) {
+          return {
+            reason: 'throttle',
+            key: row.throttle_key,
+            until: family.readTime(slots[0].free_at),
+          }
+        }
+      }
+      const sighting = await db
+        .selectFrom('durably_workers')
+        .select('seen_at')
+        .where('job_name', '=', row.job_name)
+        .executeTakeFirst()
+      const lastSeenAt = sighting ? family.readTime(sighting.seen_at) : null
+      if (lastSeenAt === null || lastSeenAt < workerSeenAfter) {
+        return { reason: 'no-worker', jobName: row.job_name, lastSeenAt }
+      }
+      return null
+    },
+
+    async sightWorkers(jobNames, now) {
+      if (jobNames.length === 0) return
+      await db
+        .insertInto('durably_workers')
+        .values(jobNames.map((jobName) => ({ job_name: jobName, seen_at: now })))
+        .onConflict((conflict) =>
+          conflict.column('job_name').doUpdateSet({ seen_at: (eb) => eb.ref('excluded.seen_at') }),
+        )
+        .execute()
+    },
+
+    async debounceRun(run: NewRun): Promise<CreatedRun> {
+      const key = run.debounce?.key
+      if (key === undefined) return (await store.insertRuns([run]))[0] as CreatedRun
+      // Optimistic: take over the pending run of the key if it has not started, else insert.
+      // A claim or another trigger in between makes the write miss, and we look again; the
+      // unique index over pending debounce keys keeps two inserts from both landing.
+      for (let tries = 0; tries < DEBOUNCE_TRIES; tries++) {
+        const existing = await db
+          .selectFrom('durably_runs')
+          .select(['id', 'wait_for'])
+          .where('debounce_key', '=', key)
+          .where('status', '=', 'pending')
+          .where('started_at', 'is', null)
+          .executeTakeFirst()
+        if (existing) {
+          const latest = latestStartOf(existing.wait_for, family)
+          const availableAt = latest !== null && latest < run.availableAt ? latest : run.availableAt
+          const waitingFor: WaitingFor = {
+            kind: 'debounce',
+            key,
+            until: availableAt,
+            ...(latest !== null ? { latest } : {}),
+          }
+          const updated = await db
+            .updateTable('durably_runs')
+            .set({
+              payload: run.payload,
+              available_at: availableAt,
+              wait_for: JSON.stringify(waitingFor),
+              priority: run.priority ?? null,
+              updated_at: run.createdAt,
+            })
+            .where('id', '=', existing.id)
+            .where('status', '=', 'pending')
+            .where('started_at', 'is', null)
+            .returningAll()
+            .executeTakeFirst()
+          if (updated) return { run: toRun(updated as RunRowWithCount, 0), created: false }
+          continue
+        }
+        const [inserted] = await family.insertRuns(db, [run])
+        if (inserted) return { run: toRun(inserted as RunRowWithCount, 0), created: true }
+      }
+      throw new DatabaseError(
+        `Debounced run of job "${run.jobName}" (key "${key}") could not be stored: its key kept changing hands`,
+      )
     },
 
     getRun,
@@ -433,4 +577,15 @@ function resumedWaitOf(text: unknown): WaitingFor | null {
   return decoded.ok && decoded.value !== null && typeof decoded.value === 'object'
     ? (decoded.value as WaitingFor)
     : null
+}
+
+/** Rounds of look-then-write a debounced trigger tries before giving up. */
+const DEBOUNCE_TRIES = 8
+
+/** The latest start a debounced run's first trigger allowed (`maxWait`), if any. */
+function latestStartOf(waitFor: unknown, family: SqlFamily): string | null {
+  const decoded = typeof waitFor === 'string' ? decodeJsonText(waitFor, () => 'wait') : null
+  const value = decoded ? (decoded.ok ? decoded.value : null) : family.readJson(waitFor)
+  const latest = (value as { latest?: unknown } | null | undefined)?.latest
+  return typeof latest === 'string' ? latest : null
 }

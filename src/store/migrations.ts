@@ -269,6 +269,14 @@ migrations.push({
       .column('debounce_key')
       .where(sql<boolean>`debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL`)
       .execute()
+    // A run's signals, found by its id when a purge removes the run.
+    await db.schema
+      .createIndex('durably_events_target')
+      .ifNotExists()
+      .on('durably_events')
+      .column('target_run_id')
+      .where(sql<boolean>`target_run_id IS NOT NULL`)
+      .execute()
     // The last `limit` starts of each throttle key, as the moment each slot frees again.
     await db.schema
       .createTable('durably_throttle_slots')

@@ -179,22 +179,23 @@ export const postgresFamily: SqlFamily = {
         throttle_limit: run.throttle?.limit ?? null,
         throttle_period: run.throttle?.period ?? null,
         trace_context: run.traceContext ?? null,
+        debounce_key: run.debounce?.key ?? null,
       })),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
                                 lease_generation, created_at, updated_at, available_at, wait_for,
                                 parent_run_id, priority, concurrency_limit, throttle_key,
-                                throttle_limit, throttle_period, trace_context)
+                                throttle_limit, throttle_period, trace_context, debounce_key)
       SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
              0, item.created_at, item.created_at, item.available_at, item.wait_for::json,
              item.parent_run_id, item.priority, item.concurrency_limit, item.throttle_key,
-             item.throttle_limit, item.throttle_period, item.trace_context::json
+             item.throttle_limit, item.throttle_period, item.trace_context::json, item.debounce_key
       FROM json_to_recordset(${rows}::json) AS item(id text, job_name text, payload text,
            idempotency_key text, concurrency_key text, created_at timestamptz,
            available_at timestamptz, wait_for text, parent_run_id text, priority integer,
            concurrency_limit integer, throttle_key text, throttle_limit integer,
-           throttle_period integer, trace_context text)
+           throttle_period integer, trace_context text, debounce_key text)
       ON CONFLICT DO NOTHING
       RETURNING *`.execute(db)
     return result.rows
@@ -266,7 +267,10 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
         heartbeat_at = ${now},
         started_at = COALESCE(run.started_at, ${now}),
         updated_at = ${now},
-        attempt = ${nextAttempt('run', sql`run.wait_for ->> 'kind'`)},
+        attempt = ${nextAttempt('run', {
+          kind: sql`run.wait_for ->> 'kind'`,
+          step: sql`run.wait_for ->> 'step'`,
+        })},
         concurrency_slot = CASE WHEN run.status = 'running' OR run.concurrency_key IS NULL
           THEN run.concurrency_slot ELSE ${freeSlot('run')} END
     FROM candidate

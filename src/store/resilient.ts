@@ -27,6 +27,9 @@ type MethodKind = 'repeatable' | 'once' | 'fenced'
 const METHOD_KINDS = {
   migrate: 'repeatable',
   insertRuns: 'once',
+  debounceRun: 'once',
+  blockedBy: 'repeatable',
+  sightWorkers: 'repeatable',
   getRun: 'repeatable',
   getRuns: 'repeatable',
   latestIdempotencyKey: 'repeatable',

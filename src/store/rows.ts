@@ -76,8 +76,10 @@ export function rowToRun(row: RunRowWithCount, family: SqlFamily, stepCount?: nu
 
 /** A wait without a timeout is stored as due "never"; it has no moment to show. */
 function availableAtOf(row: RunRow, family: SqlFamily): string | null {
-  if (!row.available_at) return null
-  const at = family.readTime(row.available_at)
+  // A parked run is due where it was before its key filled up.
+  const availableAt = row.parked_from ?? row.available_at
+  if (!availableAt) return null
+  const at = family.readTime(availableAt)
   return at === NEVER ? null : at
 }
 

@@ -120,7 +120,10 @@ export const sqliteFamily: SqlFamily = {
           heartbeat_at = ${request.now},
           started_at = COALESCE(started_at, ${request.now}),
           updated_at = ${request.now},
-          attempt = ${nextAttempt('durably_runs', sql`json_extract(durably_runs.wait_for, '$.kind')`)},
+          attempt = ${nextAttempt('durably_runs', {
+            kind: sql`json_extract(durably_runs.wait_for, '$.kind')`,
+            step: sql`json_extract(durably_runs.wait_for, '$.step')`,
+          })},
           concurrency_slot = CASE WHEN status = 'running' OR concurrency_key IS NULL
             THEN concurrency_slot ELSE ${freeSlot('durably_runs')} END
       WHERE id = COALESCE(
@@ -222,16 +225,17 @@ export const sqliteFamily: SqlFamily = {
         run.throttle?.limit ?? null,
         run.throttle?.period ?? null,
         run.traceContext ?? null,
+        run.debounce?.key ?? null,
       ]),
     )
     const result = await sql<RunRow>`
       INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
                                 lease_generation, created_at, updated_at, available_at, wait_for,
                                 parent_run_id, priority, concurrency_limit, throttle_key,
-                                throttle_limit, throttle_period, trace_context)
+                                throttle_limit, throttle_period, trace_context, debounce_key)
       SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0,
              value ->> 5, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9,
-             value ->> 10, value ->> 11, value ->> 12, value ->> 13, value ->> 14
+             value ->> 10, value ->> 11, value ->> 12, value ->> 13, value ->> 14, value ->> 15
       FROM json_each(${rows})
       WHERE true
       ON CONFLICT DO NOTHING

@@ -8,6 +8,7 @@
  */
 import type {
   Attempt,
+  BlockedBy,
   Log,
   LogLevel,
   Progress,
@@ -69,6 +70,8 @@ export interface NewRun {
   throttle?: { key: string; limit: number; period: number }
   /** JSON text: the trace context active at trigger time. */
   traceContext?: string | null
+  /** Debounced: a pending, unstarted run with this key takes this one's input instead. */
+  debounce?: { key: string; latest: string | null }
 }
 
 export interface CreatedRun {
@@ -211,6 +214,11 @@ export interface PurgeRequest {
 export interface RunQueue {
   /** Atomically take the oldest claimable run (stale running first, then pending). */
   claimNextRun(request: ClaimRequest): Promise<ClaimedRun | null>
+  /**
+   * Store a debounced run: when a pending run with its key has not started, that run takes
+   * this one's input and start time (never past its `latest`) and is returned instead.
+   */
+  debounceRun(run: NewRun): Promise<CreatedRun>
   heartbeat(lease: Lease, now: string): Promise<boolean>
   commitStep(lease: Lease, step: NewStep): Promise<boolean>
   saveProgress(lease: Lease, progress: Progress, now: string): Promise<boolean>
@@ -247,6 +255,10 @@ export interface RunRepository {
   /** All rows in one statement: either every run is stored or none is. */
   insertRuns(runs: readonly NewRun[]): Promise<CreatedRun[]>
   getRun(id: string): Promise<Run | null>
+  /** Why a pending run is not running at `now` (see `BlockedBy`); null otherwise. */
+  blockedBy(id: string, now: string, workerSeenAfter: string): Promise<BlockedBy | null>
+  /** Record that a worker here runs these jobs, as of `now`. */
+  sightWorkers(jobNames: readonly string[], now: string): Promise<void>
   getRuns(filter?: RunFilter): Promise<Run[]>
   /** The greatest idempotency key of a job's runs that starts with `prefix` (schedule ticks). */
   latestIdempotencyKey(jobName: string, prefix: string): Promise<string | null>

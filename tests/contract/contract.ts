@@ -19,6 +19,7 @@ import {
 } from '../../src/index.js'
 import type { Backend } from '../support/backends.js'
 import { gate, nextEvent, recordEvents, waitUntil } from '../support/wait.js'
+import { defineFlowSuite } from './flow.js'
 import { echoJob, type Harness, heldJob, openHarness } from './harness.js'
 import { defineRetentionSuite } from './retention.js'
 import { defineRetrySuite } from './retries.js'
@@ -41,6 +42,7 @@ export function defineContractSuite(backend: Backend): void {
 
     defineTimeSuite(() => h)
     defineWaitSuite(() => h)
+    defineFlowSuite(() => h)
     defineRetrySuite(() => h, backend.family)
     defineRetentionSuite(() => h, backend.family)
     // Tabs in one browser share one OPFS file through a worker each: two is what a user opens.
@@ -689,6 +691,20 @@ export function defineContractSuite(backend: Backend): void {
           run.id,
         ])
         expect(lease[0]?.lease_owner).toBeNull()
+      })
+
+      it('stop() resolves after a trigger woke a worker with no free slot', async () => {
+        const { job: stoppable, held, entered } = heldJob('stoppable')
+        const durably = h.make({ concurrency: 1 })
+        const { job } = durably.register({ job: stoppable })
+        await durably.init()
+        await job.trigger({})
+        await entered.promise
+        // This wake-up polls with every slot taken: a poll that has nothing to await.
+        await job.trigger({})
+        held.open()
+        await durably.stop()
+        expect(durably.workerState).toBe('stopped')
       })
     })
 
