@@ -72,7 +72,7 @@ async function authorizedRun(ctx: RouteContext, action: HandlerAction): Promise<
 
 async function trigger(ctx: RouteContext): Promise<JsonResult> {
   const body = await readJsonObject(ctx.request, ctx.maxBodyBytes)
-  const { jobName, input, idempotencyKey, concurrencyKey, delay, runAt } = body
+  const { jobName, input, idempotencyKey, concurrencyKey, delay, runAt, priority } = body
   if (jobName === undefined || jobName === null || jobName === '') {
     throw new HttpError(400, 'jobName is required')
   }
@@ -88,12 +88,14 @@ async function trigger(ctx: RouteContext): Promise<JsonResult> {
   }
   const job = ctx.durably.getJob(jobName)
   if (!job) throw new HttpError(404, `Job not found: ${jobName}`)
-  // delay and runAt are checked by trigger itself: a bad value is a ValidationError (400).
+  // delay, runAt and priority are checked by trigger itself, as for a direct call: a bad
+  // value is a ValidationError (400), and the rules live in one place.
   const run = await job.trigger(input, {
     ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
     ...(typeof concurrencyKey === 'string' ? { concurrencyKey } : {}),
     ...(delay !== undefined ? { delay: delay as number } : {}),
     ...(runAt !== undefined ? { runAt: runAt as string } : {}),
+    ...(priority !== undefined ? { priority: priority as number } : {}),
   })
   const answer: TriggerResponse = { runId: run.id }
   return { body: answer }

@@ -453,6 +453,93 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
     }
   })
 
+  it('a pending run says in words why it is not running (blockedBy)', async () => {
+    // Another instance runs the flow-controlled jobs; the dashboard's own reads it from the
+    // database, as it would a fleet of workers elsewhere.
+    const flowHold = gate()
+    const flow = createDurably({
+      ...FAST,
+      concurrency: 4,
+      dialect: database.secondDialect(),
+    }).register({
+      tenantSync: defineJob({
+        name: 'tenant-sync',
+        input: z.object({ tenant: z.string(), n: z.number() }),
+        concurrency: { limit: 2, key: (input: { tenant: string }) => input.tenant },
+        run: async (step) => {
+          await step.run('sync', () => flowHold.promise.then(() => 'synced'))
+        },
+      }),
+      callApi: defineJob({
+        name: 'call-api',
+        input: z.object({ n: z.number() }),
+        throttle: { limit: 1, period: 3_600_000 },
+        run: async () => null,
+      }),
+      rebuildIndex: defineJob({
+        name: 'rebuild-index',
+        input: z.object({ reason: z.string() }),
+        debounce: { period: 3_600_000 },
+        run: async () => null,
+      }),
+    })
+    // Registered, never started: no worker runs this job.
+    const producer = createDurably({ ...FAST, dialect: database.secondDialect() }).register({
+      report: defineJob({ name: 'nightly-report', input: z.object({}), run: async () => null }),
+    })
+    try {
+      await flow.init()
+      const syncs = []
+      for (const n of [1, 2, 3])
+        syncs.push(await flow.tenantSync.trigger({ tenant: 'tenant-a', n }))
+      const throttled = [await flow.callApi.trigger({ n: 1 }), await flow.callApi.trigger({ n: 2 })]
+      await flow.rebuildIndex.trigger({ reason: 'product renamed' })
+      const debounced = await flow.rebuildIndex.trigger({ reason: 'price changed' })
+      const orphan = await producer.report.trigger({})
+      const blocked = async (id: string) => (await durably.getRun(id))?.blockedBy?.reason
+      const waiting = syncs[2]!
+      await waitUntil(async () => (await blocked(waiting.id)) === 'concurrency', {
+        what: 'the third tenant-a run held back by the limit',
+      })
+      await waitUntil(async () => (await blocked(throttled[1]!.id)) === 'throttle', {
+        what: 'the second call-api run throttled',
+      })
+
+      const { context, page } = await light()
+      try {
+        const words = async (id: string) => {
+          await page.goto(`${dashboardUrl}#/run/${id}`)
+          return page.locator('[data-blocked]').textContent()
+        }
+        expect(await words(waiting.id)).toBe(
+          '2 of 2 running for tenant-a: it starts when one finishes',
+        )
+        await shot(page, 'run-blocked-concurrency-1280-light')
+        expect(await words(throttled[1]!.id)).toMatch(/^throttled until \d\d:\d\d:\d\d$/)
+        await shot(page, 'run-blocked-throttle-1280-light')
+        expect(await words(debounced.id)).toMatch(
+          /^debounced: starts at \d\d:\d\d:\d\d unless triggered again$/,
+        )
+      } finally {
+        await context.close()
+      }
+      const phone = await phoneDark()
+      try {
+        await phone.page.goto(`${dashboardUrl}#/run/${orphan.id}`)
+        await expect(phone.page.locator('[data-blocked]').textContent()).resolves.toBe(
+          'no worker has run this job recently',
+        )
+        await shot(phone.page, 'run-blocked-no-worker-phone-dark')
+      } finally {
+        await phone.context.close()
+      }
+    } finally {
+      flowHold.open()
+      await flow.destroy()
+      await producer.destroy()
+    }
+  })
+
   it('the runs list pages through runs and filters by status and job', async () => {
     const greet = durably.getJob('greet')!
     await Promise.all(

@@ -22,6 +22,8 @@ export function dashboardClient(): void {
     event?: string
     name?: string
     runId?: string
+    attempt?: number
+    error?: string
   }
   interface RunView {
     id: string
@@ -240,24 +242,55 @@ export function dashboardClient(): void {
         return `waiting for signal ${wait.name ?? '?'}${deadline}`
       case 'child':
         return `waiting for child run ${wait.runId ?? '?'}${deadline}`
+      case 'retry':
+        return `retrying at ${until ?? '—'}${typeof wait.attempt === 'number' ? ` (attempt ${wait.attempt})` : ''}${wait.step ? ` in step ${wait.step}` : ''}`
+      case 'throttle':
+        return `throttled until ${until ?? '—'}`
+      case 'debounce':
+        return `debounced: starts at ${until ?? '—'} unless triggered again`
       default:
         return `waiting: ${String(wait.kind ?? 'unknown')}${deadline}`
     }
   }
 
-  /** Why a pending run is held back (`blockedBy`), whatever shape it takes. */
-  function blockedWords(blocked: unknown): string | null {
-    if (blocked === null || blocked === undefined) return null
-    if (typeof blocked === 'string') return `blocked: ${blocked}`
-    if (typeof blocked !== 'object') return `blocked: ${String(blocked)}`
+  /**
+   * Why a pending run is not running (`blockedBy`, on the run view only), in words. A
+   * `delay` or `wait` is what `waitingFor` already says, and a throttle or debounce says the
+   * same as its wait, so those give null; a reason this page does not know still shows.
+   */
+  function blockedWords(blocked: unknown, jobName: string): string | null {
+    if (!blocked || typeof blocked !== 'object') return null
     const b = blocked as Record<string, unknown>
-    const kind = String(b.kind ?? b.reason ?? 'unknown')
-    const parts = [`blocked: ${kind}`]
-    if (b.key !== undefined && b.key !== null) parts[0] += ` key ${String(b.key)}`
-    if (typeof b.running === 'number') parts.push(`${b.running} running`)
-    if (typeof b.limit === 'number') parts.push(`limit ${b.limit}`)
-    if (typeof b.until === 'string') parts.push(`until ${clock(b.until)}`)
-    return parts.join(', ')
+    switch (b.reason) {
+      case 'delay':
+      case 'wait':
+        return null
+      case 'concurrency': {
+        const of = typeof b.limit === 'number' ? ` of ${b.limit}` : ''
+        return `${String(b.running ?? '?')}${of} running ${keyWords(b.key, jobName)}: it starts when one finishes`
+      }
+      case 'throttle':
+        return `throttled until ${clock(String(b.until ?? ''), true)}`
+      case 'debounce':
+        return `debounced: starts at ${clock(String(b.until ?? ''), true)} unless triggered again`
+      case 'no-worker':
+        return typeof b.lastSeenAt === 'string'
+          ? `no worker has run this job recently (last seen ${clock(b.lastSeenAt, true)})`
+          : 'no worker has run this job recently'
+      default:
+        return `blocked: ${String(b.reason ?? 'unknown')}`
+    }
+  }
+
+  /**
+   * A flow key as a person reads it: the server scopes job keys as `job` or `job:key`; a
+   * trigger's own `concurrencyKey` is shown as it was given.
+   */
+  function keyWords(key: unknown, jobName: string): string {
+    if (typeof key !== 'string') return ''
+    if (key === jobName) return 'for this job'
+    if (key.startsWith(`${jobName}:`)) return `for ${key.slice(jobName.length + 1)}`
+    return `for key ${key}`
   }
 
   function percentOf(progress: Progress | null): number | null {
@@ -624,7 +657,6 @@ export function dashboardClient(): void {
 
   function runRow(run: RunView, progress: HTMLElement): HTMLElement {
     const waiting = run.status === 'pending' ? waitWords(run.waitingFor) : null
-    const blocked = run.status === 'pending' ? blockedWords(run.blockedBy) : null
     const finished = TERMINAL.includes(run.status) ? run.completedAt : null
     return h(
       'tr',
@@ -649,13 +681,7 @@ export function dashboardClient(): void {
       h(
         'td',
         { 'data-label': 'Status' },
-        h(
-          'div',
-          null,
-          badge(run.status),
-          waiting && h('div', { class: 'wait' }, waiting),
-          blocked && h('div', { class: 'wait' }, blocked),
-        ),
+        h('div', null, badge(run.status), waiting && h('div', { class: 'wait' }, waiting)),
       ),
       h('td', { 'data-label': 'Progress' }, progress),
       h(
@@ -731,8 +757,10 @@ export function dashboardClient(): void {
       header.textContent = ''
       body.textContent = ''
       progressWrap = progressBar(run)
-      const waiting = run.status === 'pending' ? waitWords(run.waitingFor) : null
-      const blocked = run.status === 'pending' ? blockedWords(run.blockedBy) : null
+      // blockedBy is read now, so where it names a blocker that is the one to show: a
+      // waitingFor beside it is the same throttle or debounce, or a wait already past.
+      const blocked = run.status === 'pending' ? blockedWords(run.blockedBy, run.jobName) : null
+      const waiting = run.status === 'pending' && !blocked ? waitWords(run.waitingFor) : null
       append(header, [
         h('p', null, h('a', { href: '#/' }, '← Runs')),
         h('h1', null, `${run.jobName} `, h('span', { class: 'muted' }, run.id)),
@@ -755,7 +783,7 @@ export function dashboardClient(): void {
               'Waiting',
               childWait ? h('span', null, 'waiting for child run ', runLink(childWait)) : waiting,
             ),
-          blocked && field('Blocked', blocked),
+          blocked && field('Waiting', h('span', { 'data-blocked': '' }, blocked)),
           field('Created', clock(run.createdAt, true)),
           field('Started', clock(run.startedAt, true)),
           field('Finished', TERMINAL.includes(run.status) ? clock(run.completedAt, true) : '—'),
