@@ -379,12 +379,16 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
     }
   })
 
-  it('a wait for an event, a child or a kind it does not know is said in words', async () => {
+  it('a wait for an event, a child, a retry, a throttle, a debounce or a kind it does not know is said in words', async () => {
     const greet = durably.getJob('greet')!
+    const soon = new Date(Date.now() + 60_000).toISOString()
     const waits = {
       event: { kind: 'event', step: 'approval', event: 'order/approved' },
       child: { kind: 'child', step: 'invoke', runId: 'child_run_1', jobName: 'greet' },
       unknown: { kind: 'telepathy', step: 'think' },
+      retry: { kind: 'retry', attempt: 2, until: soon, error: 'boom' },
+      throttle: { kind: 'throttle', key: 'greet', until: soon },
+      debounce: { kind: 'debounce', key: 'greet', until: soon },
     }
     const ids: Record<string, string> = {}
     for (const [name, wait] of Object.entries(waits)) {
@@ -403,6 +407,15 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
       await expect(words(ids.event!)).resolves.toBe('waiting for event order/approved')
       await expect(words(ids.child!)).resolves.toBe('waiting for child run child_run_1')
       await expect(words(ids.unknown!)).resolves.toBe('waiting: telepathy')
+      // A time is said as the clock shows it (with the date when it is not today).
+      const at = '(\\d{4}-\\d\\d-\\d\\d )?\\d\\d:\\d\\d'
+      await expect(words(ids.retry!)).resolves.toMatch(
+        new RegExp(`^retrying at ${at} \\(attempt 2\\)$`),
+      )
+      await expect(words(ids.throttle!)).resolves.toMatch(new RegExp(`^throttled until ${at}$`))
+      await expect(words(ids.debounce!)).resolves.toMatch(
+        new RegExp(`^debounced: starts at ${at} unless triggered again$`),
+      )
     } finally {
       await context.close()
     }
