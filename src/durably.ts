@@ -27,7 +27,7 @@ import { createRetention } from './retention.js'
 import { createRunAdmin, type PurgeOptions, validateRunFilter } from './runs.js'
 import { createScheduler, type ScheduleInfo } from './schedules.js'
 import { createSender, type SendOptions, type SentEvent } from './send.js'
-import { createSightings, sightingHorizon } from './sightings.js'
+import { createSightings, readRunWithBlocker } from './sightings.js'
 import { createLegacyStorage, type Storage } from './store/legacy-storage.js'
 import { openStore } from './store/open.js'
 import type { WorkListener } from './store/postgres-listener.js'
@@ -258,18 +258,6 @@ export function createDurably(options: DurablyOptions): Durably {
     await Promise.all([worker.stop(), closing, retention?.stop()])
   }
 
-  /** A run as `getRun` answers it: with why it is not running, when it is pending. */
-  const readRunWithBlocker = async (id: string) => {
-    const run = await store.getRun(id)
-    if (run?.status !== 'pending') return run
-    const blockedBy = await store.blockedBy(
-      id,
-      new Date(now()).toISOString(),
-      sightingHorizon(core),
-    )
-    return { ...run, blockedBy }
-  }
-
   // Every public database operation waits for the schema (migrating on first use).
   const afterReady = <T>(operation: () => Promise<T>): Promise<T> => ready().then(operation)
 
@@ -346,7 +334,7 @@ export function createDurably(options: DurablyOptions): Durably {
     },
 
     getJob: (name) => registry.handleOf(name) as JobHandle<string, unknown, unknown> | undefined,
-    getRun: (id) => afterReady(() => readRunWithBlocker(id)),
+    getRun: (id) => afterReady(() => readRunWithBlocker(core, id)),
     getRuns: async (filter) => {
       const checked = validateRunFilter(filter)
       return afterReady(() => store.getRuns(checked))

@@ -17,6 +17,7 @@ import {
 } from './job.js'
 import { validateRunFilter } from './runs.js'
 import { toJson } from './serialize.js'
+import { readRunWithBlocker } from './sightings.js'
 import type { CreatedRun, NewRun } from './store/store.js'
 import type { Run, RunFilter, WaitingFor } from './types.js'
 import { waitForRun } from './watch.js'
@@ -147,8 +148,8 @@ export function createJobHandle(
 
     async getRun(id) {
       await core.ready()
-      const run = await core.store.getRun(id)
-      return run && run.jobName === jobName ? run : null
+      const run = await readRunWithBlocker(core, id)
+      return run?.jobName === jobName ? run : null
     },
 
     async getRuns(filter?: Omit<RunFilter, 'jobName'>) {

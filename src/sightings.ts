@@ -2,9 +2,11 @@
  * Worker sightings: a started instance records, for each job it registered, that a worker
  * runs it, and renews that while it runs. `blockedBy: 'no-worker'` is a ready run whose job
  * nobody has been seen running lately: the question "why is nothing happening?" answered
- * before anyone has to ask it.
+ * before anyone has to ask it. `readRunWithBlocker` is how `getRun` (on the instance and on
+ * each job handle) attaches the answer.
  */
 import { type Core, isoNow, reportError } from './engine/core.js'
+import type { Run } from './types.js'
 
 /** How often a started instance renews its sightings. */
 export const SIGHTING_INTERVAL_MS = 30_000
@@ -42,6 +44,17 @@ export function createSightings(core: Core): Sightings {
 }
 
 /** The moment before which a sighting is too old to count. */
-export function sightingHorizon(core: Pick<Core, 'now'>): string {
+function sightingHorizon(core: Pick<Core, 'now'>): string {
   return new Date(core.now() - SIGHTING_TTL_MS).toISOString()
+}
+
+/** A run as `getRun` answers it: with why it is not running (`blockedBy`) when it is pending. */
+export async function readRunWithBlocker(
+  core: Pick<Core, 'now' | 'store'>,
+  id: string,
+): Promise<Run | null> {
+  const run = await core.store.getRun(id)
+  if (run?.status !== 'pending') return run
+  const now = new Date(core.now()).toISOString()
+  return { ...run, blockedBy: await core.store.blockedBy(id, now, sightingHorizon(core)) }
 }

@@ -48,7 +48,7 @@ export type JobOutput<T, N extends string> =
 /** The trigger options that travel over HTTP (`timeout` belongs to `triggerAndWait` on a server). */
 export type HookTriggerOptions = Pick<
   TriggerOptions,
-  'idempotencyKey' | 'concurrencyKey' | 'delay' | 'runAt'
+  'idempotencyKey' | 'concurrencyKey' | 'delay' | 'runAt' | 'priority'
 >
 
 /** A log line of a run, as its `log:write` event carried it. */
