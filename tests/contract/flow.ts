@@ -462,11 +462,9 @@ export function defineFlowSuite(harness: () => Harness): void {
       // migrate(), not init(): init() starts this instance's worker too.
       await producer.migrate()
       const run = await quick.trigger({ n: 1 })
-      expect((await producer.getRun(run.id))?.blockedBy).toEqual({
-        reason: 'no-worker',
-        jobName: 'quick',
-        lastSeenAt: null,
-      })
+      const noWorker = { reason: 'no-worker', jobName: 'quick', lastSeenAt: null }
+      expect((await producer.getRun(run.id))?.blockedBy).toEqual(noWorker)
+      expect((await quick.getRun(run.id))?.blockedBy).toEqual(noWorker)
       producer.start()
       await waitUntil(async () => (await producer.getRun(run.id))?.status === 'completed', {
         what: 'the run completed once a worker started',
