@@ -159,6 +159,13 @@ export interface ChaosOptions {
    * Default: a random pause of up to `maxPause`.
    */
   pause?: (observer: Observer, random: () => number) => Promise<void>
+  /** More environment for the worker processes (e.g. DURABLY_CRASH_CONCURRENCY). */
+  env?: Record<string, string>
+  /**
+   * Which worker to kill next: an index into the workers' pids, drawing from the chaos's
+   * seeded `random`. Default: any of them, at random.
+   */
+  victim?: (pids: number[], random: () => number) => Promise<number>
 }
 
 export type Observer = ReturnType<typeof openObserver>
@@ -184,7 +191,10 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
     await observer.jobs.work.batchTrigger(Array.from({ length: options.runs }, (_, n) => ({ n })))
   }
   const started = performance.now()
-  const env = { DURABLY_CRASH_STEP_MS: String(options.stepMs ?? 25 * options.processes) }
+  const env = {
+    DURABLY_CRASH_STEP_MS: String(options.stepMs ?? 25 * options.processes),
+    ...options.env,
+  }
   const workers = await Promise.all(
     Array.from({ length: options.processes }, () => spawnWorker(scenario, env)),
   )
@@ -200,7 +210,12 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
       const pending = await observer.getRuns({ status: 'pending', limit: 1 })
       const running = await observer.getRuns({ status: 'running', limit: 1 })
       if (pending.length === 0 && running.length === 0) break
-      const index = Math.floor(random() * workers.length)
+      const index = options.victim
+        ? await options.victim(
+            workers.map((worker) => worker.pid),
+            random,
+          )
+        : Math.floor(random() * workers.length)
       const victim = workers[index]!
       victim.child.kill('SIGKILL')
       killedAt.set(victim.pid, wallClock())

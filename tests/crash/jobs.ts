@@ -10,9 +10,12 @@
  *   job body with `retry`, every time: their attempts must end them, failed.
  * - `cronTick` (only where `cron` is asked for, so other scenarios see no scheduled runs):
  *   a one-second cron whose one step records the tick's execution.
+ * - `limited` (at most `GROUP_LIMIT` running runs per `group` of its input) and `throttled`
+ *   (at most `THROTTLE_LIMIT` first starts per `THROTTLE_PERIOD` ms): three timed steps each,
+ *   so the journal shows how many bodies of one key were inside at any instant.
  */
 import { z } from 'zod'
-import { defineJob } from '../../src/index.js'
+import { defineJob, type StepContext } from '../../src/index.js'
 import type { Journal } from './journal.js'
 
 export const STEP_NAMES = ['fetch', 'transform', 'store', 'notify'] as const
@@ -25,6 +28,10 @@ export const DOOMED_STEP = 'boom'
 export const DOOMED_ATTEMPTS = 3
 export const CRON_JOB = 'cron-tick'
 export const CRON_STEP = 'record'
+export const FLOW_STEPS = ['one', 'two', 'three'] as const
+export const GROUP_LIMIT = 2
+export const THROTTLE_LIMIT = 3
+export const THROTTLE_PERIOD = 1000
 
 export function crashJobs(journal: Journal, stepMs: () => number) {
   const timedStep = (runId: string, name: string) => async () => {
@@ -135,7 +142,35 @@ export function crashJobs(journal: Journal, stepMs: () => number) {
     run: async (step) => die(step.runId, 'body'),
   })
 
-  return { work, sleeper, waiter, kid, parent, doomedStep, doomedRun }
+  /** Three timed steps, journaled: what `limited` and `throttled` run. */
+  const flowBody = async (step: StepContext) => {
+    for (const name of FLOW_STEPS) {
+      await step.run(name, timedStep(step.runId, name))
+      journal.write({ ev: 'returned', run: step.runId, step: name })
+    }
+  }
+
+  const limited = defineJob({
+    name: 'limited',
+    input: z.object({ group: z.string(), n: z.number() }),
+    concurrency: { limit: GROUP_LIMIT, key: (input) => input.group },
+    run: async (step, { n }) => {
+      await flowBody(step)
+      return { n }
+    },
+  })
+
+  const throttled = defineJob({
+    name: 'throttled',
+    input: z.object({ n: z.number() }),
+    throttle: { limit: THROTTLE_LIMIT, period: THROTTLE_PERIOD },
+    run: async (step, { n }) => {
+      await flowBody(step)
+      return { n }
+    },
+  })
+
+  return { work, sleeper, waiter, kid, parent, doomedStep, doomedRun, limited, throttled }
 }
 
 export function cronJobs(journal: Journal, stepMs: () => number) {

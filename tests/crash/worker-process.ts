@@ -2,8 +2,9 @@
  * A worker process of the crash suite: `node --import tsx tests/crash/worker-process.ts`.
  * Configured by environment: DURABLY_CRASH_DB (a DatabaseLocation as JSON),
  * DURABLY_CRASH_JOURNAL (journal file), DURABLY_CRASH_MODE (`work`, or `trigger-idempotent`
- * which triggers one keyed run when a line arrives on stdin and prints its id) and
- * DURABLY_CRASH_CRON (`1`: also register the one-second cron job).
+ * which triggers one keyed run when a line arrives on stdin and prints its id),
+ * DURABLY_CRASH_CRON (`1`: also register the one-second cron job) and
+ * DURABLY_CRASH_CONCURRENCY (runs one process executes at once, default 1).
  * Prints `ready` once it is working.
  */
 import { createInterface } from 'node:readline'
@@ -23,6 +24,8 @@ const durably = createDurably({
   pollingInterval: 50,
   heartbeatInterval: 100,
   staleThreshold: 1000,
+  // Above 1, one process alone can exceed a job's concurrency limit unless the claim holds it.
+  concurrency: Number(process.env.DURABLY_CRASH_CONCURRENCY ?? 1),
 }).register({
   ...crashJobs(journal, randomStepMs),
   ...(process.env.DURABLY_CRASH_CRON === '1' ? cronJobs(journal, randomStepMs) : {}),
