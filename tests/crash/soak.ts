@@ -1,12 +1,26 @@
 /**
  * `npm run soak`: the crash scenario at scale. Defaults: 2,000 runs, 200 SIGKILLs, 4 worker
  * processes on a libSQL file. Prints one JSON line of figures; exits non-zero on any violation.
+ * With `--flow`, the runs are flow-control ones instead (flow.test.ts at scale): `limited`
+ * runs in 4 groups of at most 2 running, plus 30 `throttled` runs (3 starts a second), each
+ * process executing 3 runs at once, each kill taking a process with a body inside; the limits
+ * are checked in the journal and in the database, sampled while the chaos runs.
  *
- *   npm run soak -- [--runs 2000] [--kills 200] [--processes 4] [--postgres]
+ *   npm run soak -- [--runs 2000] [--kills 200] [--processes 4] [--postgres] [--flow]
  */
 import { parseArgs } from 'node:util'
 import { POSTGRES_URL } from '../support/postgres.js'
 import {
+  busyVictim,
+  checkConcurrencyInJournal,
+  interruptedBodies,
+  maxStartsPerWindow,
+  type RunningSample,
+  reexecutionsWithoutKill,
+  sampleRunning,
+} from './flow-check.js'
+import {
+  type ChaosOptions,
   checkJournal,
   countByStatus,
   crashSeed,
@@ -15,6 +29,7 @@ import {
   readJournal,
   runChaos,
 } from './harness.js'
+import { GROUP_LIMIT, THROTTLE_LIMIT, THROTTLE_PERIOD } from './jobs.js'
 
 const { values } = parseArgs({
   options: {
@@ -22,26 +37,93 @@ const { values } = parseArgs({
     kills: { type: 'string', default: '200' },
     processes: { type: 'string', default: '4' },
     postgres: { type: 'boolean', default: false },
+    flow: { type: 'boolean', default: false },
   },
 })
 const runs = Number(values.runs)
 const kills = Number(values.kills)
 const processes = Number(values.processes)
 const backend = values.postgres ? 'postgres' : 'libsql'
+const flow = values.flow
+// Fewer groups' worth of room (4 × 2) than the processes' slots (4 × 3): the limit binds.
+const GROUPS = ['a', 'b', 'c', 'd']
+const THROTTLED = 30
+const PER_PROCESS = 3
 
 const scenario = await createScenario(backend, POSTGRES_URL)
 const seed = crashSeed()
 try {
-  // Long enough that the work outlasts the kills (a restart costs about half a second).
-  const chaos = await runChaos(scenario, { processes, runs, kills, seed, stepMs: 80 })
+  let sampler: ReturnType<typeof sampleRunning> | undefined
+  let sample: RunningSample | undefined
+  const flowOptions: Partial<ChaosOptions> = {
+    env: { DURABLY_CRASH_CONCURRENCY: String(PER_PROCESS) },
+    victim: busyVictim(scenario.journalFile),
+    async trigger(observer) {
+      sampler = sampleRunning(scenario.location, GROUP_LIMIT)
+      // Group by group, so the runs due first are of one key: the limit binds all along.
+      await observer.jobs.limited.batchTrigger(
+        Array.from({ length: runs }, (_, n) => ({
+          group: GROUPS[Math.floor((n * GROUPS.length) / runs)]!,
+          n,
+        })),
+      )
+      await observer.jobs.throttled.batchTrigger(
+        Array.from({ length: THROTTLED }, (_, n) => ({ n })),
+      )
+    },
+  }
+  const total = flow ? runs + THROTTLED : runs
+  let chaos: Awaited<ReturnType<typeof runChaos>>
+  try {
+    chaos = await runChaos(scenario, {
+      processes,
+      runs: total,
+      kills,
+      seed,
+      // Long enough that the work outlasts the kills (a restart costs about half a second).
+      stepMs: 80,
+      ...(flow ? flowOptions : {}),
+    })
+  } finally {
+    sample = await sampler?.stop()
+  }
   const observer = openObserver(scenario)
   const statuses = await countByStatus(observer)
+  const entries = readJournal(scenario.journalFile)
+  const violations: string[] = []
+  let flowFigures = {}
+  if (flow) {
+    if (!sample) throw new Error('--flow: the database was never sampled')
+    const limitedRuns = await observer.jobs.limited.getRuns({ limit: runs })
+    const keyOfRun = new Map(limitedRuns.map((run) => [run.id, run.concurrencyKey!]))
+    const journal = checkConcurrencyInJournal(entries, chaos.killedAt, keyOfRun, GROUP_LIMIT)
+    const throttledRuns = await observer.jobs.throttled.getRuns({ limit: THROTTLED })
+    const window = maxStartsPerWindow(
+      throttledRuns.map((run) => Date.parse(run.startedAt!)),
+      THROTTLE_PERIOD,
+    )
+    const victims = new Set(chaos.victims.map((victim) => victim.pid))
+    violations.push(...journal.violations, ...sample.violations)
+    violations.push(...reexecutionsWithoutKill(entries, victims))
+    if (window.max > THROTTLE_LIMIT) {
+      violations.push(`${window.max} first starts within ${THROTTLE_PERIOD} ms: ${window.window}`)
+    }
+    flowFigures = {
+      bodiesCutShort: interruptedBodies(entries, chaos.killedAt, victims),
+      mostInsidePerKey: journal.peaks,
+      mostRunningPerKey: sample.peaks,
+      samples: sample.samples,
+      mostStartsPerWindow: window.max,
+    }
+  }
   await observer.destroy()
-  const verdict = checkJournal(readJournal(scenario.journalFile), chaos.killedAt, chaos.kills)
-  const ok = statuses.completed === runs && verdict.violations.length === 0
+  // Each killed process held up to PER_PROCESS runs in --flow, each in at most one step.
+  const verdict = checkJournal(entries, chaos.killedAt, chaos.kills * (flow ? PER_PROCESS : 1))
+  violations.unshift(...verdict.violations)
+  const ok = statuses.completed === total && violations.length === 0
   console.log(
     JSON.stringify({
-      soak: 'sigkill',
+      soak: flow ? 'sigkill-flow' : 'sigkill',
       backend,
       processes,
       runs,
@@ -49,9 +131,10 @@ try {
       statuses,
       stepExecutions: verdict.stepExecutions,
       reexecutions: verdict.reexecutions,
-      violations: verdict.violations.slice(0, 20),
+      ...flowFigures,
+      violations: violations.slice(0, 20),
       seconds: Number(chaos.seconds.toFixed(1)),
-      runsPerSecond: Number((runs / chaos.seconds).toFixed(1)),
+      runsPerSecond: Number((total / chaos.seconds).toFixed(1)),
       seed,
       ok,
     }),
