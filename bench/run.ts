@@ -7,6 +7,9 @@
  *   npm run bench -- wake-lateness claim-sleeping   the time workloads (durable sleep)
  *   npm run bench -- event-wake                     sendEvent → resumed, beside waiting runs
  *   npm run bench -- purge                          claims while 1M finished runs are purged
+ *   npm run bench -- flow-claim flow-throughput     concurrency limits: claims beside a backlog
+ *                                                   behind full keys, throughput under a limit
+ *   … --postgres                                    the flow workloads on PostgreSQL too
  *
  * Library defaults throughout (libSQL file, WAL, synchronous NORMAL, concurrency 1) unless a
  * workload says otherwise. Figures are machine-dependent: compare ratios to the floor.
@@ -19,6 +22,8 @@ import { claimSleeping } from './workloads/claim-sleeping.js'
 import { concurrency } from './workloads/concurrency.js'
 import { eventWake } from './workloads/event-wake.js'
 import { floor } from './workloads/floor.js'
+import { flowClaim } from './workloads/flow-claim.js'
+import { flowThroughput } from './workloads/flow-throughput.js'
 import { latency } from './workloads/latency.js'
 import { memory } from './workloads/memory.js'
 import { perStep } from './workloads/per-step.js'
@@ -28,6 +33,7 @@ import { wakeLateness } from './workloads/wake-lateness.js'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick') || process.env.BENCH_QUICK === '1'
+const postgres = args.includes('--postgres')
 const selected = args.filter((arg) => !arg.startsWith('--'))
 const wants = (name: string) => selected.length === 0 || selected.includes(name)
 
@@ -47,6 +53,8 @@ const size = quick
       sleeping: [1_000, 10_000],
       postgresSleeping: [1_000, 10_000],
       finished: 20_000,
+      blocked: [1_000, 10_000],
+      flowRuns: 300,
     }
   : {
       runs: 2_000,
@@ -63,6 +71,8 @@ const size = quick
       sleeping: [1_000, 100_000, 1_000_000],
       postgresSleeping: [1_000, 100_000, 1_000_000],
       finished: 1_000_000,
+      blocked: [1_000, 100_000],
+      flowRuns: 2_000,
     }
 
 const note = (text: string) => console.error(`[bench] ${text}`)
@@ -102,6 +112,14 @@ if (wants('event-wake')) {
 if (wants('purge')) {
   note('purge')
   await purge(size.finished, size.samples)
+}
+if (wants('flow-claim')) {
+  note('flow-claim')
+  await flowClaim(size.blocked, size.claims, postgres)
+}
+if (wants('flow-throughput')) {
+  note('flow-throughput')
+  await flowThroughput(size.flowRuns, 3, postgres)
 }
 if (wants('batch-trigger')) {
   note('batch-trigger')
