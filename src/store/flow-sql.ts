@@ -14,16 +14,20 @@ function runningOfKey(run: string) {
 
 /**
  * May the pending run `run` start at `now`? Its key below its limit, and (on its first start)
- * its throttle key with a free slot. Runs without either pay two IS NULL tests.
+ * its throttle key with a start left in the period: `throttleTaken` counts the starts the
+ * family keeps (SQLite counts started runs; PostgreSQL its slot table). Runs without either
+ * pay two IS NULL tests.
  */
-export function admissible(run: string, now: RawBuilder<unknown>) {
+export function admissible(
+  run: string,
+  now: RawBuilder<unknown>,
+  throttleTaken: (run: string, now: RawBuilder<unknown>) => RawBuilder<number>,
+) {
   const ref = (column: string) => sql.ref(`${run}.${column}`)
   return sql<boolean>`(${ref('concurrency_key')} IS NULL
       OR ${runningOfKey(run)} < COALESCE(${ref('concurrency_limit')}, 1))
     AND (${ref('throttle_key')} IS NULL OR ${ref('started_at')} IS NOT NULL
-      OR (SELECT COUNT(*) FROM durably_throttle_slots AS slot
-          WHERE slot.throttle_key = ${ref('throttle_key')} AND slot.free_at > ${now})
-        < ${ref('throttle_limit')})`
+      OR ${throttleTaken(run, now)} < ${ref('throttle_limit')})`
 }
 
 /**

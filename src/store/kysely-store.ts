@@ -26,7 +26,7 @@ import {
   rowToRun,
   rowToStep,
 } from './rows.js'
-import { type Database, NO_WAIT, type RunRow } from './schema.js'
+import { type Database, FREES_SLOT, NO_WAIT, type RunRow } from './schema.js'
 import type {
   ClaimedRun,
   ClaimRequest,
@@ -65,7 +65,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
   const fencedUpdate = async (lease: Lease, values: Partial<RunRow>) => {
     const result = await db
       .updateTable('durably_runs')
-      .set(values)
+      .set(lease.keyed ? { ...values, ...FREES_SLOT } : values)
       .where('id', '=', lease.runId)
       .where('status', '=', 'running')
       .where('lease_generation', '=', lease.generation)
@@ -392,7 +392,11 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       if (!row) return null
       return {
         run: { id: row.id, jobName: row.job_name, idempotencyKey: row.idempotency_key ?? null },
-        lease: { runId: row.id, generation: Number(row.lease_generation) },
+        lease: {
+          runId: row.id,
+          generation: Number(row.lease_generation),
+          ...(row.concurrency_key !== null ? { keyed: true } : {}),
+        },
         payload: decodeJsonText(row.payload, () => `Run ${row.id}: the stored payload`),
         resumedWait: resumedWaitOf(row.wait_for),
         attempt: Number(row.attempt ?? 1),
@@ -479,6 +483,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       const result = await db
         .updateTable('durably_runs')
         .set({
+          ...FREES_SLOT,
           status: 'cancelled',
           lease_owner: null,
           ...NO_WAIT,

@@ -25,7 +25,7 @@ import {
   type Step,
   type StepStatus,
 } from '../types.js'
-import { type Database, NO_WAIT } from './schema.js'
+import { type Database, FREES_SLOT, NO_WAIT } from './schema.js'
 import type { NewLog, NewRun } from './store.js'
 
 export interface CreateRunInput {
@@ -182,7 +182,7 @@ export function createLegacyStorage(deps: LegacyStorageDeps): Storage {
           set.heartbeat_at = null
           set.available_at = sql<string>`CASE WHEN available_at <= ${now} THEN available_at ELSE ${now} END`
         }
-        Object.assign(set, NO_WAIT)
+        Object.assign(set, NO_WAIT, FREES_SLOT)
       }
       if (data.progress !== undefined)
         set.progress = data.progress === null ? null : JSON.stringify(data.progress)

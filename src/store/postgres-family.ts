@@ -10,7 +10,7 @@ import { type Kysely, sql } from 'kysely'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
-import { postgresFlowSchema } from './postgres-flow.js'
+import { postgresFlowSchema, postgresThrottleTaken } from './postgres-flow.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
@@ -242,7 +242,7 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
       WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
         AND candidate.job_name = ANY(${jobNames}::text[])
         AND candidate.priority ${sql.raw(branch === 'ranked' ? 'IS NOT NULL' : 'IS NULL')}
-        AND ${admissible('candidate', now)}
+        AND ${admissible('candidate', now, postgresThrottleTaken)}
       ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
   }
   const result = await sql<ClaimedRow & { status: string }>`
@@ -276,9 +276,9 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
     FROM candidate
     WHERE run.id = candidate.id
     RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
-              run.idempotency_key, run.wait_for::text AS wait_for, run.attempt, run.status`.execute(
-    db,
-  )
+              run.idempotency_key, run.wait_for::text AS wait_for, run.attempt, run.status,
+              run.concurrency_key, run.concurrency_limit, run.throttle_key, run.throttle_limit,
+              run.throttle_period, run.started_at`.execute(db)
   const row = result.rows[0]
   if (!row) return null
   // A throttled run whose start slots were all taken comes back pending, moved to its slot.

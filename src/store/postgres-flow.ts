@@ -10,7 +10,7 @@
  *   comes back `pending`, and the claimer looks again).
  * The concurrency limit itself needs no lock: running runs are unique per (key, slot).
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Database } from './schema.js'
 import { NEVER } from './store.js'
 
@@ -188,4 +188,10 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
     FOR EACH ROW WHEN (NEW.throttle_key IS NOT NULL) EXECUTE FUNCTION durably_throttle_insert()`.execute(
     db,
   )
+}
+
+/** Start slots of the throttle key of `run` still taken at `now` (the claim's check). */
+export function postgresThrottleTaken(run: string, now: RawBuilder<unknown>) {
+  return sql<number>`(SELECT COUNT(*) FROM durably_throttle_slots AS slot
+    WHERE slot.throttle_key = ${sql.ref(`${run}.throttle_key`)} AND slot.free_at > ${now})`
 }

@@ -5,6 +5,7 @@
  * they are `timestamptz` and `json`, and the driver hands back `Date`s and parsed values,
  * which is why the column types below admit both.
  */
+import { sql } from 'kysely'
 import type { LogLevel, RunStatus, StepStatus } from '../types.js'
 
 export type Timestamp = string | Date
@@ -159,10 +160,29 @@ export const NO_WAIT = {
   wait_correlation: null,
   parked_from: null,
 } as const satisfies Partial<RunRow>
+/**
+ * Set by every write that may end a keyed run's time in `running`: it wakes the runs parked
+ * behind its key (see `Lease.keyed`). Setting a column to itself changes nothing else.
+ */
+export const FREES_SLOT = { concurrency_limit: sql<number | null>`concurrency_limit` } as const
+
 /** What a claim reads back: only what starting the execution needs, the payload as JSON text. */
 export type ClaimedRow = Pick<
   RunRow,
-  'id' | 'job_name' | 'payload' | 'lease_generation' | 'idempotency_key' | 'wait_for' | 'attempt'
+  | 'id'
+  | 'job_name'
+  | 'payload'
+  | 'lease_generation'
+  | 'idempotency_key'
+  | 'wait_for'
+  | 'attempt'
+  // What flow control needs after a start (SQLite parks in a follow-up statement).
+  | 'concurrency_key'
+  | 'concurrency_limit'
+  | 'throttle_key'
+  | 'throttle_limit'
+  | 'throttle_period'
+  | 'started_at'
 >
 export type StepRow = DurablyStepsTable
 export type LogRow = DurablyLogsTable

@@ -11,7 +11,12 @@ import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
-import { sqliteFlowSchema } from './sqlite-flow.js'
+import {
+  moveThrottled,
+  parkBehindFullKey,
+  sqliteFlowSchema,
+  sqliteThrottleTaken,
+} from './sqlite-flow.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
 /**
@@ -100,7 +105,7 @@ export const sqliteFamily: SqlFamily = {
           WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
             AND +candidate.job_name IN (${jobNames})
             AND candidate.priority ${sql.raw(ranked ? 'IS NOT NULL' : 'IS NULL')}
-            AND ${admissible('candidate', now)}
+            AND ${admissible('candidate', now, sqliteThrottleTaken)}
           ORDER BY ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')}, candidate.id
           LIMIT 1)`
     }
@@ -134,10 +139,12 @@ export const sqliteFamily: SqlFamily = {
         (SELECT id FROM (${pending('plain')} UNION ALL ${pending('ranked')})
           ORDER BY rank, id LIMIT 1)
       )
-      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for, attempt`.execute(
-      db,
-    )
-    return result.rows[0] ?? null
+      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for, attempt,
+                concurrency_key, concurrency_limit, throttle_key, throttle_limit, throttle_period,
+                started_at`.execute(db)
+    const claimed = result.rows[0]
+    if (claimed) await afterStart(db, claimed, request.now)
+    return claimed ?? null
   },
 
   async commitStep(db, lease: Lease, step: NewStep) {
@@ -186,6 +193,7 @@ export const sqliteFamily: SqlFamily = {
     const result = await sql`
       UPDATE durably_runs
       SET status = 'pending', lease_owner = NULL, heartbeat_at = NULL,
+          ${lease.keyed ? sql`concurrency_limit = concurrency_limit,` : sql``}
           available_at = ${availableAt}, wait_for = ${suspension.waitingFor},
           wait_event = ${wait.event}, wait_correlation = ${wait.correlation},
           updated_at = ${suspension.now}
@@ -240,6 +248,7 @@ export const sqliteFamily: SqlFamily = {
       WHERE true
       ON CONFLICT DO NOTHING
       RETURNING *`.execute(db)
+    await afterInsert(db, result.rows, runs[0]?.createdAt ?? new Date().toISOString())
     return result.rows
   },
 
@@ -258,6 +267,48 @@ export const sqliteFamily: SqlFamily = {
     // An embedded database has no connection to lose.
     return false
   },
+}
+
+/**
+ * Parking after a claim: the key it filled, the throttle it used up. Bookkeeping only (the
+ * claim checked the limits), so a failure here must not undo the claim: the worker would
+ * drop a run it holds. The next claim or release of the key catches up.
+ */
+async function afterStart(db: Kysely<Database>, run: ClaimedRow, now: string): Promise<void> {
+  try {
+    if (run.concurrency_key !== null) {
+      await parkBehindFullKey(db, run.concurrency_key, run.concurrency_limit, now)
+    }
+    if (run.throttle_key !== null && run.started_at === now) {
+      await moveThrottled(db, throttleOf(run), now)
+    }
+  } catch {
+    // See above: nothing to undo, nothing lost.
+  }
+}
+
+/** Parking after an insert: runs stored behind a full key or a used-up throttle. */
+async function afterInsert(db: Kysely<Database>, runs: readonly RunRow[], now: string) {
+  const keys = new Map<string, number | null>()
+  const throttles = new Map<string, { key: string; limit: number; period: number }>()
+  for (const run of runs) {
+    if (run.concurrency_key !== null) keys.set(run.concurrency_key, run.concurrency_limit)
+    if (run.throttle_key !== null) throttles.set(run.throttle_key, throttleOf(run))
+  }
+  try {
+    for (const [key, limit] of keys) await parkBehindFullKey(db, key, limit, now)
+    for (const throttle of throttles.values()) await moveThrottled(db, throttle, now)
+  } catch {
+    // Bookkeeping only, as after a claim: the runs are stored, and claims check the limits.
+  }
+}
+
+function throttleOf(run: Pick<RunRow, 'throttle_key' | 'throttle_limit' | 'throttle_period'>) {
+  return {
+    key: String(run.throttle_key),
+    limit: Number(run.throttle_limit),
+    period: Number(run.throttle_period),
+  }
 }
 
 async function tryPragma(

@@ -1,13 +1,15 @@
 /**
- * Flow control's bookkeeping on SQLite, as triggers, so it happens inside the statement that
- * causes it (SQLite serialises writers, so each trigger sees every earlier commit):
- * - a claim that fills a concurrency key parks the key's other due runs, and a run inserted
- *   while its key is full is parked at once: `available_at` moves past every real time
- *   (`NEVER`, as for a wait without a deadline) and `parked_from` keeps it, so claims never walk a blocked backlog;
- * - a run leaving `running` wakes as many parked runs of its key as there are free slots;
- * - a throttled run's first start takes the oldest of its key's `limit` start slots, and
- *   once they are all taken the key's other due runs move to the moment the next one frees.
- * Parking only spares the claim work: the claim itself checks every limit (flow-sql.ts).
+ * Flow control's bookkeeping on SQLite. SQLite compiles every trigger an UPDATE could fire
+ * into that statement, and our drivers prepare each statement anew, so a trigger on `status`
+ * would cost every claim and every completion, flow control or not. So:
+ * - the one trigger that must be atomic, waking parked runs when a run leaves `running`,
+ *   fires on `concurrency_limit`, which only the writes ending a keyed run set (to itself);
+ * - the throttle needs no bookkeeping: a run's first start is its `started_at`, so the claim
+ *   counts its key's starts in the period (index below) in the statement that starts it;
+ * - parking is a follow-up statement after a claim or insert of a keyed or throttled run:
+ *   it only spares later claims work (the claim itself checks every limit), so it need not
+ *   be atomic. SQLite serialises writers: a park sees every earlier release, and any later
+ *   release wakes what it parked.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from './schema.js'
@@ -29,80 +31,68 @@ export async function sqliteFlowSchema(db: Kysely<Database>): Promise<void> {
   }
   await sql`CREATE INDEX IF NOT EXISTS durably_runs_ranked ON durably_runs (claim_rank, id)
     WHERE status = 'pending' AND priority IS NOT NULL`.execute(db)
-
-  const running = (key: string) =>
-    sql.raw(`(SELECT COUNT(*) FROM durably_runs AS busy
-      WHERE busy.status = 'running' AND busy.concurrency_key = ${key})`)
-  const parked = sql.lit(NEVER)
-
-  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_filled
-    AFTER UPDATE OF status ON durably_runs
-    WHEN NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL
-      AND ${running('NEW.concurrency_key')} >= COALESCE(NEW.concurrency_limit, 1)
-    BEGIN
-      UPDATE durably_runs SET parked_from = available_at, available_at = ${parked}
-      WHERE concurrency_key = NEW.concurrency_key AND status = 'pending'
-        AND available_at <= NEW.updated_at AND parked_from IS NULL;
-    END`.execute(db)
-
-  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_full_insert
-    AFTER INSERT ON durably_runs
-    WHEN NEW.concurrency_key IS NOT NULL AND NEW.available_at <= NEW.created_at
-      AND ${running('NEW.concurrency_key')} >= COALESCE(NEW.concurrency_limit, 1)
-    BEGIN
-      UPDATE durably_runs SET parked_from = available_at, available_at = ${parked}
-      WHERE id = NEW.id;
-    END`.execute(db)
+  // A throttle key's first starts, newest last: what the claim counts within a period.
+  await sql`CREATE INDEX IF NOT EXISTS durably_runs_throttle_starts
+    ON durably_runs (throttle_key, started_at)
+    WHERE throttle_key IS NOT NULL AND started_at IS NOT NULL`.execute(db)
 
   await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_freed
-    AFTER UPDATE OF status ON durably_runs
+    AFTER UPDATE OF concurrency_limit ON durably_runs
     WHEN OLD.status = 'running' AND NEW.status <> 'running' AND OLD.concurrency_key IS NOT NULL
     BEGIN
       UPDATE durably_runs SET available_at = parked_from, parked_from = NULL
       WHERE id IN (SELECT waiting.id FROM durably_runs AS waiting
         WHERE waiting.concurrency_key = OLD.concurrency_key AND waiting.parked_from IS NOT NULL
         ORDER BY waiting.id
-        LIMIT MAX(0, COALESCE(OLD.concurrency_limit, 1) - ${running('OLD.concurrency_key')}));
+        LIMIT MAX(0, COALESCE(OLD.concurrency_limit, 1) - (SELECT COUNT(*) FROM durably_runs AS busy
+          WHERE busy.status = 'running' AND busy.concurrency_key = OLD.concurrency_key)));
     END`.execute(db)
+}
 
-  const slots = (key: string) =>
-    sql.raw(`(SELECT COUNT(*) FROM durably_throttle_slots WHERE throttle_key = ${key})`)
-  const nextFree = (key: string) =>
-    sql.raw(`(SELECT MIN(free_at) FROM durably_throttle_slots WHERE throttle_key = ${key})`)
-  const taken = (key: string, at: string) =>
-    sql.raw(`(SELECT COUNT(*) FROM durably_throttle_slots
-      WHERE throttle_key = ${key} AND free_at > ${at})`)
+/** First starts of the throttle key of `run` within its period before `now` (the claim's check). */
+export function sqliteThrottleTaken(run: string, now: unknown) {
+  const ref = (column: string) => sql.ref(`${run}.${column}`)
+  return sql<number>`(SELECT COUNT(*) FROM durably_runs AS started
+    WHERE started.throttle_key = ${ref('throttle_key')} AND started.started_at IS NOT NULL
+      AND started.started_at > strftime(${sql.raw(ISO)}, ${now},
+        printf('-%.3f seconds', ${ref('throttle_period')} / 1000.0)))`
+}
 
-  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_throttle_start
-    AFTER UPDATE OF status ON durably_runs
-    WHEN NEW.status = 'running' AND OLD.status = 'pending' AND OLD.started_at IS NULL
-      AND NEW.throttle_key IS NOT NULL
-    BEGIN
-      INSERT OR REPLACE INTO durably_throttle_slots (throttle_key, slot, free_at)
-      VALUES (NEW.throttle_key,
-        CASE WHEN ${slots('NEW.throttle_key')} < NEW.throttle_limit THEN ${slots('NEW.throttle_key')}
-        ELSE (SELECT slot FROM durably_throttle_slots WHERE throttle_key = NEW.throttle_key
-              ORDER BY free_at, slot LIMIT 1) END,
-        strftime(${sql.raw(ISO)}, NEW.started_at, printf('+%.3f seconds', NEW.throttle_period / 1000.0)));
-      UPDATE durably_runs
-      SET available_at = ${nextFree('NEW.throttle_key')},
-          wait_for = json_object('kind', 'throttle', 'key', NEW.throttle_key,
-                                 'until', ${nextFree('NEW.throttle_key')})
-      WHERE throttle_key = NEW.throttle_key AND status = 'pending' AND started_at IS NULL
-        AND available_at < ${nextFree('NEW.throttle_key')}
-        AND ${taken('NEW.throttle_key', 'NEW.started_at')} >= NEW.throttle_limit;
-    END`.execute(db)
+/** A keyed run's key is full: park its other due runs, so claims stop walking them. */
+export async function parkBehindFullKey(
+  db: Kysely<Database>,
+  key: string,
+  limit: number | null,
+  now: string,
+): Promise<void> {
+  await sql`UPDATE durably_runs SET parked_from = available_at, available_at = ${NEVER}
+    WHERE concurrency_key = ${key} AND status = 'pending' AND parked_from IS NULL
+      AND available_at <= ${now}
+      AND (SELECT COUNT(*) FROM durably_runs AS busy
+           WHERE busy.status = 'running' AND busy.concurrency_key = ${key}) >= ${limit ?? 1}`.execute(
+    db,
+  )
+}
 
-  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_throttle_insert
-    AFTER INSERT ON durably_runs
-    WHEN NEW.throttle_key IS NOT NULL
-      AND ${taken('NEW.throttle_key', 'NEW.created_at')} >= NEW.throttle_limit
-      AND NEW.available_at < ${nextFree('NEW.throttle_key')}
-    BEGIN
-      UPDATE durably_runs
-      SET available_at = ${nextFree('NEW.throttle_key')},
-          wait_for = json_object('kind', 'throttle', 'key', NEW.throttle_key,
-                                 'until', ${nextFree('NEW.throttle_key')})
-      WHERE id = NEW.id;
-    END`.execute(db)
+/**
+ * A throttled run started, or was stored: if its key's starts in the period are used up,
+ * move the key's due, unstarted runs to the moment the oldest of those starts leaves the
+ * period, so claims stop walking them until then.
+ */
+export async function moveThrottled(
+  db: Kysely<Database>,
+  throttle: { key: string; limit: number; period: number },
+  now: string,
+): Promise<void> {
+  const result = await sql<{ next: string | null }>`
+    SELECT strftime(${sql.raw(ISO)}, started_at, printf('+%.3f seconds', ${throttle.period} / 1000.0)) AS next
+    FROM durably_runs
+    WHERE throttle_key = ${throttle.key} AND started_at IS NOT NULL
+    ORDER BY started_at DESC LIMIT 1 OFFSET ${throttle.limit - 1}`.execute(db)
+  const next = result.rows[0]?.next
+  if (!next || next <= now) return
+  const waitingFor = JSON.stringify({ kind: 'throttle', key: throttle.key, until: next })
+  await sql`UPDATE durably_runs SET available_at = ${next}, wait_for = ${waitingFor}
+    WHERE throttle_key = ${throttle.key} AND status = 'pending' AND started_at IS NULL
+      AND available_at < ${next}`.execute(db)
 }

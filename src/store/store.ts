@@ -23,6 +23,12 @@ import type {
 export interface Lease {
   runId: string
   generation: number
+  /**
+   * The run holds a concurrency slot: the write that ends its run of `running` also wakes
+   * runs parked behind its key (on SQLite, by setting `concurrency_limit`, which only such
+   * writes touch, so no other write compiles that trigger).
+   */
+  keyed?: boolean
 }
 
 /**
