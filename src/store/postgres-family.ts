@@ -7,6 +7,7 @@
  * first execution returned.
  */
 import { type Kysely, sql } from 'kysely'
+import { MAX_PRIORITY } from '../flow.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
@@ -233,7 +234,8 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
   const jobNames = [...request.jobNames]
   const now = sql`${request.now}::timestamptz`
   // Runs with a priority are ordered by their rank (due time minus the head start) through
-  // their own partial index, the others by due time; the better of the two first admissible
+  // their own partial index, read up to now plus the largest head start (no due run ranks
+  // later), the others by due time; the better of the two first admissible
   // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
   // its own CTE.
   const pending = (branch: 'plain' | 'ranked') => {
@@ -242,6 +244,7 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
       WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
         AND candidate.job_name = ANY(${jobNames}::text[])
         AND candidate.priority ${sql.raw(branch === 'ranked' ? 'IS NOT NULL' : 'IS NULL')}
+        ${branch === 'ranked' ? sql`AND candidate.claim_rank <= ${now} + make_interval(secs => ${MAX_PRIORITY})` : sql``}
         AND ${admissible('candidate', now, postgresThrottleTaken)}
       ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
   }

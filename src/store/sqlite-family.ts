@@ -6,6 +6,7 @@
  * transaction it is asked for.
  */
 import { type Kysely, sql } from 'kysely'
+import { MAX_PRIORITY } from '../flow.js'
 import { parseJsonText } from '../serialize.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
@@ -93,7 +94,8 @@ export const sqliteFamily: SqlFamily = {
     // `+` keeps SQLite from choosing the job_name index, which would walk every finished run.
     const now = sql`${request.now}`
     // Runs with a priority are ordered by their rank (due time minus the head start) through
-    // their own partial index; the others by due time. Each branch yields its first
+    // their own partial index, read up to now plus the largest head start (a due run's rank
+    // is never later, and parked or sleeping runs lie beyond); the others by due time. Each branch yields its first
     // admissible run and the better of the two is taken, so runs without a priority pay one
     // empty index probe for the feature.
     const pending = (branch: 'plain' | 'ranked') => {
@@ -105,6 +107,7 @@ export const sqliteFamily: SqlFamily = {
           WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
             AND +candidate.job_name IN (${jobNames})
             AND candidate.priority ${sql.raw(ranked ? 'IS NOT NULL' : 'IS NULL')}
+            ${ranked ? sql`AND candidate.claim_rank <= strftime('%Y-%m-%dT%H:%M:%fZ', ${now}, ${`+${MAX_PRIORITY} seconds`})` : sql``}
             AND ${admissible('candidate', now, sqliteThrottleTaken)}
           ORDER BY ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')}, candidate.id
           LIMIT 1)`
