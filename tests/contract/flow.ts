@@ -59,6 +59,16 @@ async function statuses(durably: Durably, ids: readonly string[]): Promise<strin
   return Promise.all(ids.map(async (id) => (await durably.getRun(id))?.status ?? 'missing'))
 }
 
+async function untilAllCompleted(
+  durably: Durably,
+  ids: readonly string[],
+  what: string,
+): Promise<void> {
+  await waitUntil(async () => (await statuses(durably, ids)).every((s) => s === 'completed'), {
+    what,
+  })
+}
+
 async function parkedCount(durably: Durably): Promise<number> {
   const result = await sql<{ count: number | string }>`
     SELECT COUNT(*) AS count FROM durably_runs WHERE parked_from IS NOT NULL`.execute(durably.db)
@@ -92,15 +102,10 @@ export function defineFlowSuite(harness: () => Harness): void {
         ).sort(),
       ).toEqual(['pending', 'pending', 'pending', 'running', 'running'])
       held.open()
-      await waitUntil(
-        async () =>
-          (
-            await statuses(
-              first,
-              runs.map((run) => run.id),
-            )
-          ).every((s) => s === 'completed'),
-        { what: 'every run completed' },
+      await untilAllCompleted(
+        first,
+        runs.map((run) => run.id),
+        'every run completed',
       )
       expect(seen.most).toBe(2)
       expect(await parkedCount(first)).toBe(0)
@@ -125,11 +130,7 @@ export function defineFlowSuite(harness: () => Harness): void {
       ])
       expect((await durably.getRun(a2.id))?.concurrencyKey).toBe('limited:a')
       held.open()
-      await waitUntil(
-        async () =>
-          (await statuses(durably, [a1.id, a2.id, b1.id])).every((s) => s === 'completed'),
-        { what: 'all completed' },
-      )
+      await untilAllCompleted(durably, [a1.id, a2.id, b1.id], 'all completed')
       expect(seen.started).toEqual(['a1', 'b1', 'a2'])
     })
 
@@ -152,15 +153,10 @@ export function defineFlowSuite(harness: () => Harness): void {
       const started = nextEvent(durably, 'run:start', (e) => e.runId !== first.id)
       held.open()
       expect((await started).runId).toBe(later[0]!.id)
-      await waitUntil(
-        async () =>
-          (
-            await statuses(
-              durably,
-              later.map((run) => run.id),
-            )
-          ).every((s) => s === 'completed'),
-        { what: 'parked runs completed' },
+      await untilAllCompleted(
+        durably,
+        later.map((run) => run.id),
+        'parked runs completed',
       )
       expect(await parkedCount(durably)).toBe(0)
     })
@@ -206,15 +202,10 @@ export function defineFlowSuite(harness: () => Harness): void {
         ).sort(),
       ).toEqual(['pending', 'running'])
       held.open()
-      await waitUntil(
-        async () =>
-          (
-            await statuses(
-              durably,
-              runs.map((run) => run.id),
-            )
-          ).every((s) => s === 'completed'),
-        { what: 'both completed' },
+      await untilAllCompleted(
+        durably,
+        runs.map((run) => run.id),
+        'both completed',
       )
       expect(seen.most).toBe(1)
     })
@@ -257,15 +248,10 @@ export function defineFlowSuite(harness: () => Harness): void {
       await durably.init()
       const runs = await Promise.all([1, 2, 3].map((n) => quick.trigger({ n })))
       durably.start()
-      await waitUntil(
-        async () =>
-          (
-            await statuses(
-              durably,
-              runs.map((run) => run.id),
-            )
-          ).every((s) => s === 'completed'),
-        { what: 'all completed' },
+      await untilAllCompleted(
+        durably,
+        runs.map((run) => run.id),
+        'all completed',
       )
       const starts = (await Promise.all(runs.map((run) => durably.getRun(run.id))))
         .map((run) => Date.parse(run?.startedAt ?? ''))
@@ -290,10 +276,7 @@ export function defineFlowSuite(harness: () => Harness): void {
       const b = await quick.trigger({ n: 2, tenant: 'b' })
       const a2 = await quick.trigger({ n: 3, tenant: 'a' })
       durably.start()
-      await waitUntil(
-        async () => (await statuses(durably, [a.id, b.id])).every((s) => s === 'completed'),
-        { what: 'one run per key completed' },
-      )
+      await untilAllCompleted(durably, [a.id, b.id], 'one run per key completed')
       const parked = await durably.getRun(a2.id)
       expect(parked?.status).toBe('pending')
       expect(parked?.waitingFor).toMatchObject({ kind: 'throttle', key: 'quick:a' })
