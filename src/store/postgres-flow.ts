@@ -18,6 +18,10 @@ import { NEVER } from './store.js'
 const CONCURRENCY_LOCK_CLASS = 72_433
 const THROTTLE_LOCK_CLASS = 72_434
 
+/** A run's `WaitingFor` while its throttle key's starts are used up until `next_free`. */
+const throttleWait = sql.raw(`json_build_object('kind', 'throttle', 'key', NEW.throttle_key,
+  'until', to_char(next_free AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`)
+
 export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
   await sql`ALTER TABLE durably_runs ADD COLUMN IF NOT EXISTS claim_rank timestamptz`.execute(db)
   // BEFORE triggers fire in name order: the rank is computed last (the z_), after a throttle
@@ -128,8 +132,7 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
         NEW.attempt := OLD.attempt;
         NEW.concurrency_slot := OLD.concurrency_slot;
         NEW.available_at := next_free;
-        NEW.wait_for := json_build_object('kind', 'throttle', 'key', NEW.throttle_key,
-          'until', to_char(next_free AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+        NEW.wait_for := ${throttleWait};
         RETURN NEW;
       END IF;
       IF held < NEW.throttle_limit THEN
@@ -147,8 +150,7 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
           WHERE throttle_key = NEW.throttle_key;
         UPDATE durably_runs
         SET available_at = next_free,
-            wait_for = json_build_object('kind', 'throttle', 'key', NEW.throttle_key,
-              'until', to_char(next_free AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+            wait_for = ${throttleWait}
         WHERE id IN (SELECT waiting.id FROM durably_runs AS waiting
           WHERE waiting.throttle_key = NEW.throttle_key AND waiting.status = 'pending'
             AND waiting.started_at IS NULL AND waiting.available_at < next_free
@@ -177,8 +179,7 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
         FROM durably_throttle_slots WHERE throttle_key = NEW.throttle_key;
       IF taken >= NEW.throttle_limit AND NEW.available_at < next_free THEN
         NEW.available_at := next_free;
-        NEW.wait_for := json_build_object('kind', 'throttle', 'key', NEW.throttle_key,
-          'until', to_char(next_free AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+        NEW.wait_for := ${throttleWait};
       END IF;
       RETURN NEW;
     END
