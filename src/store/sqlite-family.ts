@@ -7,6 +7,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { MAX_PRIORITY } from '../flow.js'
+import { pause } from '../retry.js'
 import { parseJsonText } from '../serialize.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
@@ -273,21 +274,14 @@ export const sqliteFamily: SqlFamily = {
 }
 
 /**
- * Parking after a claim: the key it filled, the throttle it used up. Bookkeeping only (the
- * claim checked the limits), so a failure here must not undo the claim: the worker would
- * drop a run it holds. The next claim or release of the key catches up.
+ * After a first start of a throttled run: move the key's waiting runs if its starts are used
+ * up (a full concurrency key parks in the claim's own trigger). Bookkeeping only (the claim
+ * checked the limits), so a failure here must not undo the claim: the worker would drop a
+ * run it holds.
  */
 async function afterStart(db: Kysely<Database>, run: ClaimedRow, now: string): Promise<void> {
-  try {
-    if (run.concurrency_key !== null) {
-      await parkBehindFullKey(db, run.concurrency_key, run.concurrency_limit, now)
-    }
-    if (run.throttle_key !== null && run.started_at === now) {
-      await moveThrottled(db, throttleOf(run), now)
-    }
-  } catch {
-    // See above: nothing to undo, nothing lost.
-  }
+  if (run.throttle_key === null || run.started_at !== now) return
+  await patiently(() => moveThrottled(db, throttleOf(run), now))
 }
 
 /** Parking after an insert: runs stored behind a full key or a used-up throttle. */
@@ -298,13 +292,27 @@ async function afterInsert(db: Kysely<Database>, runs: readonly RunRow[], now: s
     if (run.concurrency_key !== null) keys.set(run.concurrency_key, run.concurrency_limit)
     if (run.throttle_key !== null) throttles.set(run.throttle_key, throttleOf(run))
   }
-  try {
-    for (const [key, limit] of keys) await parkBehindFullKey(db, key, limit, now)
-    for (const throttle of throttles.values()) await moveThrottled(db, throttle, now)
-  } catch {
-    // Bookkeeping only, as after a claim: the runs are stored, and claims check the limits.
+  for (const [key, limit] of keys) await patiently(() => parkBehindFullKey(db, key, limit, now))
+  for (const throttle of throttles.values()) await patiently(() => moveThrottled(db, throttle, now))
+}
+
+/**
+ * A bookkeeping statement, tried again while the database is busy (another connection
+ * writing: SQLocal tabs, say), and given up on otherwise: the runs are stored or claimed
+ * already, claims check every limit, and a later claim or release catches up.
+ */
+async function patiently(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; attempt <= BOOKKEEPING_ATTEMPTS; attempt++) {
+    try {
+      return await write()
+    } catch (error) {
+      if (!sqliteFamily.isBusy(error)) return
+      await pause(10 * attempt)
+    }
   }
 }
+
+const BOOKKEEPING_ATTEMPTS = 5
 
 function throttleOf(run: Pick<RunRow, 'throttle_key' | 'throttle_limit' | 'throttle_period'>) {
   return {

@@ -6,10 +6,12 @@
  *   fires on `concurrency_limit`, which only the writes ending a keyed run set (to itself);
  * - the throttle needs no bookkeeping: a run's first start is its `started_at`, so the claim
  *   counts its key's starts in the period (index below) in the statement that starts it;
- * - parking is a follow-up statement after a claim or insert of a keyed or throttled run:
- *   it only spares later claims work (the claim itself checks every limit), so it need not
- *   be atomic. SQLite serialises writers: a park sees every earlier release, and any later
- *   release wakes what it parked.
+ * - a claim that fills a key parks its other due runs in a trigger on `lease_generation`,
+ *   which only claims set, so only claims compile it;
+ * - parking after an insert, and moving runs behind a used-up throttle, are follow-up
+ *   statements for keyed or throttled runs only: they spare later claims work (the claim
+ *   itself checks every limit), so they need not be atomic. SQLite serialises writers: a
+ *   park sees every earlier release, and any later release wakes what it parked.
  */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from './schema.js'
@@ -35,6 +37,19 @@ export async function sqliteFlowSchema(db: Kysely<Database>): Promise<void> {
   await sql`CREATE INDEX IF NOT EXISTS durably_runs_throttle_starts
     ON durably_runs (throttle_key, started_at)
     WHERE throttle_key IS NOT NULL AND started_at IS NOT NULL`.execute(db)
+
+  // Only the claim sets lease_generation, so only the claim compiles this one: parking right
+  // where a key fills, in the same statement, whatever else the database is doing.
+  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_filled
+    AFTER UPDATE OF lease_generation ON durably_runs
+    WHEN NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL
+    BEGIN
+      UPDATE durably_runs SET parked_from = available_at, available_at = ${sql.lit(NEVER)}
+      WHERE concurrency_key = NEW.concurrency_key AND status = 'pending' AND parked_from IS NULL
+        AND available_at <= NEW.updated_at
+        AND (SELECT COUNT(*) FROM durably_runs AS busy WHERE busy.status = 'running'
+             AND busy.concurrency_key = NEW.concurrency_key) >= COALESCE(NEW.concurrency_limit, 1);
+    END`.execute(db)
 
   await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_freed
     AFTER UPDATE OF concurrency_limit ON durably_runs
