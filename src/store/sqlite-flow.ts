@@ -13,7 +13,7 @@
  *   itself checks every limit), so they need not be atomic. SQLite serialises writers: a
  *   park sees every earlier release, and any later release wakes what it parked.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Database } from './schema.js'
 import { NEVER } from './store.js'
 
@@ -44,11 +44,11 @@ export async function sqliteFlowSchema(db: Kysely<Database>): Promise<void> {
     AFTER UPDATE OF lease_generation ON durably_runs
     WHEN NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL
     BEGIN
-      UPDATE durably_runs SET parked_from = available_at, available_at = ${sql.lit(NEVER)}
-      WHERE concurrency_key = NEW.concurrency_key AND status = 'pending' AND parked_from IS NULL
-        AND available_at <= NEW.updated_at
-        AND (SELECT COUNT(*) FROM durably_runs AS busy WHERE busy.status = 'running'
-             AND busy.concurrency_key = NEW.concurrency_key) >= COALESCE(NEW.concurrency_limit, 1);
+      ${parkStatement(
+        sql.raw('NEW.concurrency_key'),
+        sql.raw('COALESCE(NEW.concurrency_limit, 1)'),
+        sql.raw('NEW.updated_at'),
+      )};
     END`.execute(db)
 
   await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_freed
@@ -73,6 +73,22 @@ export function sqliteThrottleTaken(run: string, now: unknown) {
         printf('-%.3f seconds', ${ref('throttle_period')} / 1000.0)))`
 }
 
+/**
+ * Park the due runs of `key` if its running runs reach `limit`: one statement for the claim's
+ * trigger (NEW's columns) and for the follow-up after an insert (bound values).
+ */
+function parkStatement(
+  key: RawBuilder<unknown>,
+  limit: RawBuilder<unknown>,
+  now: RawBuilder<unknown>,
+) {
+  return sql`UPDATE durably_runs SET parked_from = available_at, available_at = ${sql.lit(NEVER)}
+    WHERE concurrency_key = ${key} AND status = 'pending' AND parked_from IS NULL
+      AND available_at <= ${now}
+      AND (SELECT COUNT(*) FROM durably_runs AS busy
+           WHERE busy.status = 'running' AND busy.concurrency_key = ${key}) >= ${limit}`
+}
+
 /** A keyed run's key is full: park its other due runs, so claims stop walking them. */
 export async function parkBehindFullKey(
   db: Kysely<Database>,
@@ -80,13 +96,7 @@ export async function parkBehindFullKey(
   limit: number | null,
   now: string,
 ): Promise<void> {
-  await sql`UPDATE durably_runs SET parked_from = available_at, available_at = ${NEVER}
-    WHERE concurrency_key = ${key} AND status = 'pending' AND parked_from IS NULL
-      AND available_at <= ${now}
-      AND (SELECT COUNT(*) FROM durably_runs AS busy
-           WHERE busy.status = 'running' AND busy.concurrency_key = ${key}) >= ${limit ?? 1}`.execute(
-    db,
-  )
+  await parkStatement(sql`${key}`, sql`${limit ?? 1}`, sql`${now}`).execute(db)
 }
 
 /**
