@@ -528,10 +528,12 @@ describe.skipIf(!executablePath)('dashboard in Chromium', () => {
           '2 of 2 running for tenant-a: it starts when one finishes',
         )
         await shot(page, 'run-blocked-concurrency-1280-light')
-        expect(await words(throttled[1]!.id)).toMatch(/^throttled until \d\d:\d\d:\d\d$/)
+        // An hour ahead can fall on tomorrow, which the dashboard writes with its date.
+        const at = String.raw`(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d`
+        expect(await words(throttled[1]!.id)).toMatch(new RegExp(`^throttled until ${at}$`))
         await shot(page, 'run-blocked-throttle-1280-light')
         expect(await words(debounced.id)).toMatch(
-          /^debounced: starts at \d\d:\d\d:\d\d unless triggered again$/,
+          new RegExp(`^debounced: starts at ${at} unless triggered again$`),
         )
       } finally {
         await context.close()
