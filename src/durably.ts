@@ -5,6 +5,7 @@
  * new handles, both under `.jobs` and under their own keys.
  */
 import type { Kysely } from 'kysely'
+import { createClock } from './clock.js'
 import type { Core } from './engine/core.js'
 import { reportError } from './engine/core.js'
 import { createWorker, type WorkerState } from './engine/worker.js'
@@ -157,7 +158,8 @@ export type DurablyWith<TJobs extends Record<string, JobHandle<string, never, un
  */
 export function createDurably(options: DurablyOptions): Durably {
   const resolved = resolveOptions(options)
-  const now = Date.now
+  const clock = createClock({ holdOff: resolved.staleThreshold })
+  const now = clock.now
   const { db, store, listen, describeStorage } = openStore(resolved.dialect, {
     ...(resolved.family ? { family: resolved.family } : {}),
     ...(resolved.listen ? { listen: resolved.listen } : {}),
@@ -175,12 +177,20 @@ export function createDurably(options: DurablyOptions): Durably {
     if (destroyed) return Promise.reject(new ClosedError())
     migration ??= store
       .migrate()
+      .then(() => followDatabaseClock())
       .then(() => (storageChecked ??= warnIfVolatile()))
       .catch((error: unknown) => {
         migration = undefined
         throw error
       })
     return migration
+  }
+
+  // Where the database keeps the time (PostgreSQL), every instant this instance writes is
+  // the database's: machines whose clocks disagree still agree on when a run is due.
+  const followDatabaseClock = async () => {
+    if ((await store.databaseTime()) === null) return
+    await clock.follow(async () => (await store.databaseTime()) ?? Number.NaN)
   }
 
   // Once, after the first migration (the driver exists only then): a browser database that
@@ -211,6 +221,7 @@ export function createDurably(options: DurablyOptions): Durably {
     newId: createIdGenerator(now),
     options: resolved,
     now,
+    clockSteady: clock.steady,
     ready,
     definitionOf: registry.definitionOf,
     jobNames: registry.jobNames,

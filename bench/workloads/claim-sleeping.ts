@@ -125,6 +125,7 @@ async function measure(sizes: readonly number[], samples: number, backend: Backe
           jobNames,
           now,
           staleBefore: new Date(Date.now() - 30_000).toISOString(),
+          staleThreshold: 30_000,
         })
         claimDurations.push(performance.now() - started)
         if (!claimed) throw new Error('nothing claimed')

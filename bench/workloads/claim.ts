@@ -26,6 +26,7 @@ export async function claimLatency(tableSizes: readonly number[], samples: numbe
           jobNames: ['three-steps'],
           now,
           staleBefore: new Date(Date.now() - 30_000).toISOString(),
+          staleThreshold: 30_000,
         })
         durations.push(performance.now() - started)
         if (!claimed) throw new Error('nothing claimed')

@@ -233,6 +233,7 @@ async function claimOne(durably: BenchDurably) {
     jobNames,
     now: new Date().toISOString(),
     staleBefore: staleBefore(),
+    staleThreshold: Date.now(),
   })
 }
 
@@ -242,6 +243,7 @@ async function timedClaim(durably: BenchDurably) {
     jobNames,
     now: new Date().toISOString(),
     staleBefore: staleBefore(),
+    staleThreshold: Date.now(),
   }
   const started = performance.now()
   const claimed = await durably.storage.claimNextRun(request)

@@ -16,6 +16,8 @@ export interface Core {
   readonly newId: IdGenerator
   readonly options: ResolvedOptions
   readonly now: () => number
+  /** False while abandoned runs must not be judged by this machine's clock (it just jumped). */
+  readonly clockSteady: () => boolean
   /** Resolves once the schema is migrated (migrating on first use if nobody did). */
   ready(): Promise<void>
   /** The registered definition for a job name, if this instance knows it. */

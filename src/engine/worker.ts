@@ -158,7 +158,10 @@ export function createWorker(core: Core): Worker {
       owner: id,
       jobNames: core.jobNames(),
       now: new Date(now).toISOString(),
-      staleBefore: new Date(now - core.options.staleThreshold).toISOString(),
+      staleBefore: core.clockSteady()
+        ? new Date(now - core.options.staleThreshold).toISOString()
+        : null,
+      staleThreshold: core.options.staleThreshold,
       ...(snapshot ? { liveness: snapshot } : {}),
     })
   }

@@ -62,6 +62,14 @@ export interface SqlFamily {
   readJson(value: unknown): unknown
   /** Read back an instant as an ISO-8601 string. */
   readTime(value: unknown): string
+  /**
+   * The instant a heartbeat records. A lease is judged by one clock: on SQLite (one machine)
+   * the caller's `now`; on PostgreSQL the database's `now()`, so machines whose clocks
+   * disagree still agree on which leases are fresh.
+   */
+  leaseTime(now: string): string | RawBuilder<string>
+  /** The database's clock (ms since the epoch) where it keeps the time; null on SQLite. */
+  databaseTime(db: Kysely<Database>): Promise<number | null>
   /** Whether an error is transient contention worth retrying (SQLite busy, PostgreSQL deadlock). */
   isBusy(error: unknown): boolean
   /** Whether an error means the connection itself was lost (server restart, terminated backend). */

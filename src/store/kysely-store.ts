@@ -3,7 +3,7 @@
  * PostgreSQL is asked of the family; decoding rows is rows.ts; turning driver failures into
  * `DatabaseError`s (and retrying what may be retried) is resilient.ts, wrapped around this.
  */
-import { type Kysely, type SelectQueryBuilder, sql } from 'kysely'
+import { type Kysely, type SelectQueryBuilder, sql, type UpdateObject } from 'kysely'
 import { DatabaseError } from '../errors.js'
 import type { Progress, Run, RunFilter, RunStatus, WaitingFor } from '../types.js'
 import { TERMINAL_STATUSES } from '../types.js'
@@ -62,7 +62,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
   }
 
   // The fence: the write happens only while the run is still ours under this lease.
-  const fencedUpdate = async (lease: Lease, values: Partial<RunRow>) => {
+  const fencedUpdate = async (lease: Lease, values: UpdateObject<Database, 'durably_runs'>) => {
     const result = await db
       .updateTable('durably_runs')
       .set(lease.keyed ? { ...values, ...FREES_SLOT } : values)
@@ -91,6 +91,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       await family.prepare(db)
       await migrate(db, family)
     },
+
+    databaseTime: () => family.databaseTime(db),
 
     async insertRuns(runs: readonly NewRun[]): Promise<CreatedRun[]> {
       const inserted = await family.insertRuns(db, runs)
@@ -403,7 +405,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       }
     },
 
-    heartbeat: (lease, now) => fencedUpdate(lease, { heartbeat_at: now }),
+    heartbeat: (lease, now) => fencedUpdate(lease, { heartbeat_at: family.leaseTime(now) }),
 
     commitStep: (lease, step) => family.commitStep(db, lease, step),
 

@@ -207,6 +207,14 @@ export const postgresFamily: SqlFamily = {
     return value === null ? undefined : value
   },
 
+  leaseTime: () => sql<string>`now()`,
+
+  async databaseTime(db) {
+    const result = await sql<{ ms: number | string }>`
+      SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`.execute(db)
+    return Number(result.rows[0]?.ms)
+  },
+
   readTime(value) {
     return value instanceof Date ? value.toISOString() : new Date(String(value)).toISOString()
   },
@@ -232,7 +240,8 @@ export const postgresFamily: SqlFamily = {
 
 async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimOutcome> {
   const jobNames = [...request.jobNames]
-  const now = sql`${request.now}::timestamptz`
+  // The database's clock decides what is due and what is stale: workers' clocks may disagree.
+  const now = sql`now()`
   // Runs with a priority are ordered by their rank (due time minus the head start) through
   // their own partial index, read up to now plus the largest head start (no due run ranks
   // later), the others by due time; the better of the two first admissible
@@ -251,7 +260,8 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
   const result = await sql<ClaimedRow & { status: string }>`
     WITH stale AS (
       SELECT id FROM durably_runs
-      WHERE status = 'running' AND heartbeat_at < ${request.staleBefore}::timestamptz
+      WHERE status = 'running'
+        AND heartbeat_at < now() - make_interval(secs => ${request.staleThreshold / 1000})
         AND job_name = ANY(${jobNames}::text[])
       ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
     ), plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),

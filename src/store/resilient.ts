@@ -26,6 +26,7 @@ type MethodKind = 'repeatable' | 'once' | 'fenced'
 
 const METHOD_KINDS = {
   migrate: 'repeatable',
+  databaseTime: 'repeatable',
   insertRuns: 'once',
   debounceRun: 'once',
   blockedBy: 'repeatable',

@@ -258,6 +258,10 @@ export const sqliteFamily: SqlFamily = {
 
   readJson: parseJsonText,
 
+  leaseTime: (now) => now,
+
+  databaseTime: async () => null,
+
   readTime(value) {
     return value instanceof Date ? value.toISOString() : String(value)
   },
@@ -338,11 +342,13 @@ async function tryPragma(
 
 /** Which running runs are abandoned: stale, or (where liveness is known) owned by nobody alive. */
 function abandoned({ staleBefore, liveness }: ClaimRequest) {
-  if (!liveness) return sql`heartbeat_at < ${staleBefore}`
+  const stale = staleBefore === null ? sql`0` : sql`heartbeat_at < ${staleBefore}`
+  if (!liveness) return stale
   const alive = liveness.aliveOwners.length
     ? sql`lease_owner NOT IN (${sql.join(liveness.aliveOwners.map((owner) => sql`${owner}`))})`
     : sql`1 = 1`
-  return sql`(heartbeat_at < ${staleBefore} OR (heartbeat_at < ${liveness.observedAt} AND ${alive}))`
+  // An owner known to be gone is gone whatever the clock says.
+  return sql`(${stale} OR (heartbeat_at < ${liveness.observedAt} AND ${alive}))`
 }
 
 async function registerKeys(db: Kysely<Database>, event: string, keys: string): Promise<void> {

@@ -197,8 +197,15 @@ export interface ClaimRequest {
   /** Only runs of these jobs are claimed: other processes may know other jobs. */
   jobNames: readonly string[]
   now: string
-  /** A running run whose heartbeat is older than this is abandoned and reclaimable. */
-  staleBefore: string
+  /**
+   * A running run whose heartbeat is older than this is abandoned and reclaimable; null holds
+   * recovery off (this machine's clock just jumped, and live owners have yet to renew).
+   * Families whose database keeps the time (PostgreSQL) judge by `staleThreshold` against
+   * the database's own clock instead.
+   */
+  staleBefore: string | null
+  /** How long a heartbeat stays fresh (ms). */
+  staleThreshold: number
   /**
    * Where the platform can tell (browsers, through Web Locks): a running run whose owner is
    * not among the live ones, with a heartbeat older than the observation, is abandoned too.
@@ -258,6 +265,11 @@ export interface RunQueue {
 /** The API's side: creating, reading and administering runs. */
 export interface RunRepository {
   migrate(): Promise<void>
+  /**
+   * The database's clock (ms since the epoch) where machines share the database and it keeps
+   * the time (PostgreSQL); null where it lives on this machine (SQLite).
+   */
+  databaseTime(): Promise<number | null>
   /** All rows in one statement: either every run is stored or none is. */
   insertRuns(runs: readonly NewRun[]): Promise<CreatedRun[]>
   getRun(id: string): Promise<Run | null>

@@ -1,0 +1,97 @@
+/**
+ * The instance's clock: every instant durably stores or compares comes from here.
+ *
+ * - Where the database keeps the time (PostgreSQL, shared by machines whose clocks may be
+ *   minutes apart), the clock follows the database's: read once the schema is ready, then
+ *   advanced by this process's monotonic clock and read again every minute, or at once when
+ *   this machine's wall clock jumps or the process was suspended. So a worker whose clock is
+ *   wrong still writes the database's time into wake-ups, delays and deadlines; leases are
+ *   judged by the database's `now()` itself (the claim and the heartbeat).
+ * - Otherwise (SQLite: the database is on this machine, and so is every process using it) the
+ *   machine's wall clock, watched for jumps: when it jumps, every process on the machine sees
+ *   every heartbeat suddenly old (or new), so `steady()` turns false and the worker holds off
+ *   recovering abandoned runs for a stale threshold, long enough for live owners to renew.
+ */
+
+/** Disagreement between wall and monotonic time taken for a jump, plus 1 ms per second apart (slew). */
+const JUMP_TOLERANCE = 1000
+const FOLLOW_EVERY = 60_000
+
+export interface Clock {
+  /** Milliseconds since the epoch, by the clock that decides (see above). */
+  now(): number
+  /** False for `holdOff` ms after this machine's wall clock jumped, unless the database keeps time. */
+  steady(): boolean
+  /** From now on follow the clock `read` returns (ms since the epoch); resolves after the first reading. */
+  follow(read: () => Promise<number>): Promise<void>
+}
+
+export interface ClockOptions {
+  holdOff: number
+  wall?: () => number
+  monotonic?: () => number
+}
+
+export function createClock({
+  holdOff,
+  wall = Date.now,
+  monotonic = () => performance.now(),
+}: ClockOptions): Clock {
+  let lastWall = wall()
+  let lastMonotonic = monotonic()
+  let jumpedAt: number | undefined
+  let anchor: { time: number; monotonic: number } | undefined
+  let read: (() => Promise<number>) | undefined
+  let reading: Promise<void> | undefined
+
+  /** Advance both readings, noting a jump of the wall clock; returns the wall time. */
+  const watch = (): number => {
+    const nowWall = wall()
+    const nowMonotonic = monotonic()
+    const elapsed = nowMonotonic - lastMonotonic
+    if (Math.abs(nowWall - lastWall - elapsed) > JUMP_TOLERANCE + elapsed / 1000) {
+      jumpedAt = nowMonotonic
+    }
+    lastWall = nowWall
+    lastMonotonic = nowMonotonic
+    return nowWall
+  }
+
+  const readAgain = (): Promise<void> => {
+    if (!read) return Promise.resolve()
+    const source = read
+    reading ??= (async () => {
+      const before = monotonic()
+      try {
+        const time = await source()
+        const after = monotonic()
+        if (Number.isFinite(time)) anchor = { time, monotonic: (before + after) / 2 }
+      } catch {
+        // Keep the previous reading: a database that cannot answer cannot be written either,
+        // and the next call tries again.
+      } finally {
+        reading = undefined
+      }
+    })()
+    return reading
+  }
+
+  return {
+    now() {
+      const nowWall = watch()
+      if (!anchor) return nowWall
+      const sinceReading = lastMonotonic - anchor.monotonic
+      if (sinceReading > FOLLOW_EVERY || jumpedAt === lastMonotonic) void readAgain()
+      return Math.floor(anchor.time + sinceReading)
+    },
+    steady() {
+      watch()
+      if (read) return true
+      return jumpedAt === undefined || lastMonotonic - jumpedAt >= holdOff
+    },
+    follow(source) {
+      read = source
+      return readAgain()
+    },
+  }
+}
