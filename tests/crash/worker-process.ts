@@ -4,9 +4,12 @@
  * DURABLY_CRASH_JOURNAL (journal file), DURABLY_CRASH_MODE (`work`, or `trigger-idempotent`
  * which triggers one keyed run when a line arrives on stdin and prints its id),
  * DURABLY_CRASH_CRON (`1`: also register the one-second cron job) and
- * DURABLY_CRASH_CONCURRENCY (runs one process executes at once, default 1).
+ * DURABLY_CRASH_CONCURRENCY (runs one process executes at once, default 1),
+ * DURABLY_CRASH_HEARTBEAT_MS (default 100, against a stale threshold of 1 s), and a wrong
+ * clock if asked (wrong-clock.ts).
  * Prints `ready` once it is working.
  */
+import './wrong-clock.js'
 import { createInterface } from 'node:readline'
 import { createDurably } from '../../src/index.js'
 import { type DatabaseLocation, openDialect } from './database.js'
@@ -22,7 +25,7 @@ const randomStepMs = () => stepMs * (0.5 + Math.random())
 const durably = createDurably({
   dialect: openDialect(location),
   pollingInterval: 50,
-  heartbeatInterval: 100,
+  heartbeatInterval: Number(process.env.DURABLY_CRASH_HEARTBEAT_MS ?? 100),
   staleThreshold: 1000,
   // Above 1, one process alone can exceed a job's concurrency limit unless the claim holds it.
   concurrency: Number(process.env.DURABLY_CRASH_CONCURRENCY ?? 1),
