@@ -106,6 +106,11 @@ export function createJobHandle(
   async function trigger(input: unknown, options?: TriggerOptions): Promise<Run> {
     const prepared = await prepare(input, options, `trigger("${jobName}")`)
     await core.ready()
+    // An embedded database answers at once, so a host triggering in a tight loop would hold
+    // the event loop until its last trigger and the woken worker would start nothing before:
+    // past the instance's budget, the worker's turn comes first. Before the insert, so the
+    // caller still resumes right after its own run is stored.
+    await core.yieldToHost()
     const { run, created } = await store(prepared)
     if (created) {
       announce(run)

@@ -278,6 +278,23 @@ export function defineContractSuite(backend: Backend): void {
         expect(runs).toHaveLength(3)
       })
 
+      it('starts runs while the host triggers in a tight loop', async () => {
+        const durably = h.make({ pollingInterval: 60_000 })
+        const { echo } = durably.register({ echo: echoJob })
+        await durably.init()
+        let started = 0
+        durably.on('run:start', () => {
+          started += 1
+        })
+        let startedBeforeLastTrigger = 0
+        // Enough triggers to hold the event loop well past the instance's 10 ms budget.
+        for (let i = 0; i < 200; i++) {
+          startedBeforeLastTrigger = started
+          await echo.trigger({ value: String(i) })
+        }
+        expect(startedBeforeLastTrigger).toBeGreaterThan(0)
+      })
+
       it('treats repeated step names as distinct steps by occurrence', async () => {
         const durably = h.make()
         const { job } = durably.register({
