@@ -48,7 +48,9 @@ export interface DurablyOptions {
    * wakes idle workers everywhere at once instead of at their next poll. Durably also gives
    * each of the pool's clients an 'error' listener, so a connection the server drops while a
    * statement runs fails that statement (which durably retries or reports) instead of
-   * crashing the process with an unhandled 'error' event.
+   * crashing the process with an unhandled 'error' event, and ends a connection given back
+   * while a statement on it still awaits its answer (`query_timeout` gave up on it), so the
+   * pool never hands out a connection stuck on a dead socket.
    *
    * @example
    * const pool = new pg.Pool({ connectionString })

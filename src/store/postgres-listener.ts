@@ -17,12 +17,16 @@ export interface ListenClient {
   removeListener(event: 'notification', listener: (message: { channel: string }) => void): unknown
   removeListener(event: 'error', listener: (error: Error) => void): unknown
   release(destroy?: boolean | Error): void
+  /** `pg` keeps it false while a statement sent on the connection awaits its answer. */
+  readonly readyForQuery?: boolean
+  end(): Promise<void>
 }
 
 /** The part of a `pg` Pool that listening needs: `new pg.Pool(...)` fits. */
 export interface ListenPool {
   connect(): Promise<ListenClient>
   on(event: 'connect', listener: (client: ListenClient) => void): unknown
+  on(event: 'release', listener: (error: Error | undefined, client: ListenClient) => void): unknown
 }
 
 /**
@@ -36,6 +40,19 @@ export function guardPoolConnections(pool: ListenPool): void {
   pool.on('connect', (client) => {
     client.on('error', ignoreReportedElsewhere)
   })
+  pool.on('release', discardIfStillWaiting)
+}
+
+/**
+ * A statement that `query_timeout` gave up on is still the connection's active query in
+ * `pg`: the client goes back to the pool (Kysely releases it without an error) and every
+ * later statement on it queues behind an answer that, over a dead socket, never comes. Such a
+ * client is ended as it is released (ending it sets the flag the pool checks next), so the
+ * pool opens a fresh connection instead of handing the dead one out again.
+ */
+function discardIfStillWaiting(error: Error | undefined, client: ListenClient): void {
+  if (error || client.readyForQuery !== false) return
+  client.end().catch(ignoreReportedElsewhere)
 }
 
 function ignoreReportedElsewhere(): void {}
