@@ -9,7 +9,10 @@
  *   npm run bench -- purge                          claims while 1M finished runs are purged
  *   npm run bench -- flow-claim flow-throughput     concurrency limits: claims beside a backlog
  *                                                   behind full keys, throughput under a limit
- *   … --postgres                                    the flow workloads on PostgreSQL too
+ *   npm run bench -- trigger                        runs triggered one await at a time, worker on
+ *   … --postgres                                    the flow workloads on PostgreSQL too, and
+ *                                                   throughput, per-step and trigger against a raw
+ *                                                   pg floor (alternating rounds, statements per run)
  *
  * Library defaults throughout (libSQL file, WAL, synchronous NORMAL, concurrency 1) unless a
  * workload says otherwise. Figures are machine-dependent: compare ratios to the floor.
@@ -27,8 +30,10 @@ import { flowThroughput } from './workloads/flow-throughput.js'
 import { latency } from './workloads/latency.js'
 import { memory } from './workloads/memory.js'
 import { perStep } from './workloads/per-step.js'
+import { postgresRuns } from './workloads/postgres-runs.js'
 import { purge } from './workloads/purge.js'
 import { throughput } from './workloads/throughput.js'
+import { triggerLoop } from './workloads/trigger.js'
 import { wakeLateness } from './workloads/wake-lateness.js'
 
 const args = process.argv.slice(2)
@@ -83,6 +88,14 @@ const measuredFloor = await floor(size.runs)
 if (wants('throughput')) {
   note('throughput')
   await throughput(size.runs, measuredFloor)
+}
+if (wants('trigger')) {
+  note('trigger')
+  await triggerLoop(size.runs, measuredFloor)
+}
+if (postgres && ['throughput', 'trigger', 'per-step', 'latency'].some(wants)) {
+  note('throughput, trigger, per-step, latency on PostgreSQL (skipped when unreachable)')
+  await postgresRuns({ runs: size.runs, steps: size.steps, rounds: 3 }, wants)
 }
 if (wants('latency')) {
   note('latency')

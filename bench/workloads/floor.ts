@@ -18,6 +18,7 @@ export async function floor(runs: number): Promise<Floor> {
     await bench.open().migrate()
     const { raw } = bench
     const writes: number[] = []
+    const cpu = process.cpuUsage()
     const started = performance.now()
     for (let n = 0; n < runs; n++) {
       const id = `floor-${n.toString().padStart(8, '0')}`
@@ -49,6 +50,7 @@ export async function floor(runs: number): Promise<Floor> {
       })
     }
     const elapsed = performance.now() - started
+    const used = process.cpuUsage(cpu)
     const result: Floor = {
       msPerRun: elapsed / runs,
       runsPerSecond: (runs / elapsed) * 1000,
@@ -60,6 +62,7 @@ export async function floor(runs: number): Promise<Floor> {
       runs,
       ms_per_run: round(result.msPerRun),
       runs_per_s: Math.round(result.runsPerSecond),
+      cpu_us_per_run: Math.round((used.user + used.system) / runs),
       raw_write_p50_ms: round(result.rawWriteMs, 4),
     })
     return result

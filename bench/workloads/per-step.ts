@@ -10,11 +10,17 @@ export async function perStep(steps: number, floor: Floor): Promise<void> {
     await durably.migrate()
     const run = await durably.jobs.job.trigger({})
     let started = 0
+    let cpu = process.cpuUsage()
     durably.on('run:start', () => {
       started = performance.now()
+      cpu = process.cpuUsage()
     })
+    let used = cpu
     const finished = new Promise<number>((resolve) =>
-      durably.on('run:complete', () => resolve(performance.now())),
+      durably.on('run:complete', () => {
+        used = process.cpuUsage(cpu)
+        resolve(performance.now())
+      }),
     )
     durably.start()
     const elapsed = (await finished) - started
@@ -28,6 +34,7 @@ export async function perStep(steps: number, floor: Floor): Promise<void> {
       description: `one run of ${steps} steps, run:start to run:complete`,
       steps,
       ms_per_step: round(msPerStep, 4),
+      cpu_us_per_step: Math.round((used.user + used.system) / steps),
       raw_write_ms: round(floor.rawWriteMs, 4),
       ratio_to_raw_write: round(msPerStep / floor.rawWriteMs, 2),
     })

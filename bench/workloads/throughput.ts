@@ -14,11 +14,13 @@ export async function throughput(runs: number, floor: Floor): Promise<void> {
         if (++completed === runs) resolve()
       }),
     )
+    const cpu = process.cpuUsage()
     const started = performance.now()
     await durably.jobs.job.batchTrigger(Array.from({ length: runs }, (_, n) => ({ n })))
     durably.start()
     await done
     const elapsed = performance.now() - started
+    const used = process.cpuUsage(cpu)
     await durably.destroy()
     const runsPerSecond = (runs / elapsed) * 1000
     report({
@@ -27,6 +29,7 @@ export async function throughput(runs: number, floor: Floor): Promise<void> {
       runs,
       ms_per_run: round(elapsed / runs),
       runs_per_s: Math.round(runsPerSecond),
+      cpu_us_per_run: Math.round((used.user + used.system) / runs),
       floor_runs_per_s: Math.round(floor.runsPerSecond),
       ratio_to_floor: round(runsPerSecond / floor.runsPerSecond, 2),
     })
