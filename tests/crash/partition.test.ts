@@ -239,7 +239,13 @@ describe('network partition between a worker and PostgreSQL', () => {
       expect((await observer.getSteps(probe.id)).map((step) => step.output)).toEqual(
         [101, 102, 103, 104].map((value) => ({ value, pid: cutOff.pid })),
       )
-      expect(journal.filter((entry) => entry.ev === 'run-complete')).toHaveLength(2)
+      // The worker journals run:complete after the commit the observer saw: wait for the line.
+      await waitUntil(
+        () =>
+          readJournal(current.journalFile).filter((entry) => entry.ev === 'run-complete').length ===
+          2,
+        { what: 'both completions in the journal' },
+      )
       expect(await countByStatus(observer)).toEqual({ completed: 2 })
     } finally {
       await observer.destroy()
@@ -296,11 +302,18 @@ describe('network partition between a worker and PostgreSQL', () => {
         const steps = await observer.getSteps(id)
         expect(steps.map((step) => step.status)).toEqual(Array(4).fill('completed'))
       }
-      const journal = readJournal(current.journalFile)
+      // The worker journals run:complete after the commit the observer saw: wait for the lines.
+      const journal = await waitUntil(
+        () => {
+          const lines = readJournal(current.journalFile)
+          const complete = lines.filter((entry) => entry.ev === 'run-complete').length
+          return complete === runs.length ? lines : undefined
+        },
+        { what: 'every completion in the journal' },
+      )
       // One process only: a step begun again is one the outage interrupted before its commit.
       const verdict = checkJournal(journal, new Map(), Number.POSITIVE_INFINITY)
       expect(verdict.violations).toEqual([])
-      expect(journal.filter((entry) => entry.ev === 'run-complete')).toHaveLength(runs.length)
     } finally {
       await observer.destroy()
     }
