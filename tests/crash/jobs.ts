@@ -13,6 +13,10 @@
  * - `limited` (at most `GROUP_LIMIT` running runs per `group` of its input) and `throttled`
  *   (at most `THROTTLE_LIMIT` first starts per `THROTTLE_PERIOD` ms): three timed steps each,
  *   so the journal shows how many bodies of one key were inside at any instant.
+ * - `flaky`: one step with `retry` whose first `FLAKY_FAILURES` attempts throw, each backoff
+ *   long enough to hand the run back (a `retry` wait). Each attempt is journaled as its own
+ *   step, `try@<attempt>`: a retry is a new attempt, not a re-execution, and one attempt
+ *   number must never run twice.
  */
 import { z } from 'zod'
 import { defineJob, type StepContext } from '../../src/index.js'
@@ -32,6 +36,17 @@ export const FLOW_STEPS = ['one', 'two', 'three'] as const
 export const GROUP_LIMIT = 2
 export const THROTTLE_LIMIT = 3
 export const THROTTLE_PERIOD = 1000
+export const FLAKY_STEP = 'try'
+export const FLAKY_FAILURES = 2
+/**
+ * `flaky`'s backoff: 1200 ms after its first attempt, × 1.5 after each further one, no
+ * jitter. Above the engine's hold limit (1 s), so every backoff hands the run back.
+ */
+export const FLAKY_BACKOFF = { initial: 1200, factor: 1.5, jitter: 0 } as const
+/** Room for kills: an attempt a kill cuts short counts as one. */
+export const FLAKY_ATTEMPTS = 20
+/** The journal's name for one attempt of `flaky`'s step. */
+export const flakyAttempt = (attempt: number) => `${FLAKY_STEP}@${attempt}`
 
 export function crashJobs(journal: Journal, stepMs: () => number) {
   const timedStep = (runId: string, name: string) => async () => {
@@ -170,7 +185,36 @@ export function crashJobs(journal: Journal, stepMs: () => number) {
     },
   })
 
-  return { work, sleeper, waiter, kid, parent, doomedStep, doomedRun, limited, throttled }
+  const flaky = defineJob({
+    name: 'flaky',
+    input: z.object({ n: z.number() }),
+    run: async (step, { n }) => {
+      const output = await step.run(
+        FLAKY_STEP,
+        async (_signal, { attempt }) => {
+          await timedStep(step.runId, flakyAttempt(attempt))()
+          if (attempt <= FLAKY_FAILURES) throw new Error(`attempt ${attempt} fails on purpose`)
+          return { n, attempt }
+        },
+        { retry: { attempts: FLAKY_ATTEMPTS, backoff: FLAKY_BACKOFF } },
+      )
+      journal.write({ ev: 'returned', run: step.runId, step: FLAKY_STEP })
+      return output
+    },
+  })
+
+  return {
+    work,
+    sleeper,
+    waiter,
+    kid,
+    parent,
+    doomedStep,
+    doomedRun,
+    limited,
+    throttled,
+    flaky,
+  }
 }
 
 export function cronJobs(journal: Journal, stepMs: () => number) {

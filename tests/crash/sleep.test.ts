@@ -15,7 +15,6 @@ import {
   checkJournal,
   countByStatus,
   crashSeed,
-  type Observer,
   openObserver,
   readJournal,
   runChaos,
@@ -25,43 +24,11 @@ import {
 } from './harness.js'
 import { SLEEPER_STEPS } from './jobs.js'
 import type { JournalEntry } from './journal.js'
+import { killMoments } from './waits-check.js'
 
 const RUNS = Number(process.env.DURABLY_CRASH_SLEEP_RUNS ?? 48)
 const KILLS = Number(process.env.DURABLY_CRASH_SLEEP_KILLS ?? 6)
 const [BEFORE, NAP, AFTER] = SLEEPER_STEPS
-
-const pauseFor = (ms: number) =>
-  new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
-
-/**
- * The kill schedule: half the kills aim at the next wake-up (a sleep or a delay ending, read
- * from the database), 0–10 ms after it, when a worker is claiming and replaying the run;
- * the others come after a random pause of up to 150 ms.
- */
-function killMoments() {
-  const aimed = { count: 0 }
-  async function pause(observer: Observer, random: () => number): Promise<void> {
-    const aim = random() < 0.5
-    const jitter = random()
-    if (aim) {
-      const [next] = await observer.db
-        .selectFrom('durably_runs')
-        .select('available_at')
-        .where('status', '=', 'pending')
-        .where('available_at', '>', new Date().toISOString())
-        .orderBy('available_at')
-        .limit(1)
-        .execute()
-      const at = next?.available_at ? new Date(next.available_at).getTime() : Number.NaN
-      if (at - Date.now() < 1000) {
-        aimed.count += 1
-        return pauseFor(at + jitter * 10 - Date.now())
-      }
-    }
-    await pauseFor(jitter * 150)
-  }
-  return { pause, aimed }
-}
 
 /** Where each kill landed, read from the killed process's journal lines before it died. */
 function classifyKills(entries: JournalEntry[], victims: ChaosResult['victims']) {
