@@ -1,13 +1,16 @@
 /**
- * Attempts under SIGKILL: a body that kills its own process every time, in a step with
- * `retry: { attempts: 3 }` or in a job with that policy. Each attempt is recorded before the
- * body runs, so each death counts: after three, the run ends failed instead of looping
- * forever. Two worker processes run, each restarted when it dies; each takeover waits for
- * the run's lease to go stale (1 s in these workers).
+ * Attempts under SIGKILL, with 1, 2 and 4 worker processes on a libSQL file and 4 on
+ * PostgreSQL: a body that kills its own process every time, in a step with
+ * `retry: { attempts: 3 }` and in a job with that policy, both runs at once. Each attempt is
+ * recorded before the body runs, so each death counts: after three, each run ends failed
+ * instead of looping forever. Every worker that dies is restarted; each takeover waits for the
+ * run's lease to go stale (1 s in these workers). Backoffs between attempts that fail without
+ * a crash are checked under SIGKILL in waits.test.ts (`flaky` runs).
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitUntil } from '../support/wait.js'
 import {
+  CRASH_CASES,
   killWorkers,
   openObserver,
   readJournal,
@@ -17,8 +20,6 @@ import {
   type WorkerHandle,
 } from './harness.js'
 import { DOOMED_ATTEMPTS, DOOMED_STEP } from './jobs.js'
-
-const CASES = [{ backend: 'libsql' }, { backend: 'postgres' }] as const
 
 describe('attempts under SIGKILL', () => {
   let scenario: Scenario | undefined
@@ -33,10 +34,14 @@ describe('attempts under SIGKILL', () => {
   })
 
   /**
-   * Keep two workers alive (one takes over while the other's replacement starts), restarting
-   * each that dies, until the run is final; the number of deaths.
+   * Keep `processes` workers alive, restarting each that dies, until every run is final; the
+   * number of deaths.
    */
-  async function runThroughDeaths(runId: string, observer: ReturnType<typeof openObserver>) {
+  async function runThroughDeaths(
+    runIds: string[],
+    processes: number,
+    observer: ReturnType<typeof openObserver>,
+  ) {
     let deaths = 0
     let finished = false
     const keepAlive = async (): Promise<void> => {
@@ -52,72 +57,64 @@ describe('attempts under SIGKILL', () => {
         void replacement.finally(() => starting.delete(replacement))
       })
     }
-    await Promise.all([keepAlive(), keepAlive()])
+    await Promise.all(Array.from({ length: processes }, keepAlive))
+    let seen = ''
     try {
-      const run = await waitUntil(
+      await waitUntil(
         async () => {
-          const found = await observer.getRun(runId)
-          return found?.status === 'failed' ? found : null
+          const runs = await Promise.all(runIds.map((id) => observer.getRun(id)))
+          seen = runs.map((run) => `${run?.status} (attempt ${run?.attempt})`).join(', ')
+          return runs.every((run) => run?.status === 'failed')
         },
-        { timeout: 30_000, interval: 50, what: `run ${runId} to fail` },
+        { timeout: 45_000, interval: 50, what: `runs ${runIds} to fail` },
       )
-      return { run, deaths }
+      return deaths
+    } catch (error) {
+      throw new Error(
+        `${error}; runs: ${seen}; ${deaths} deaths, ${workers.length} workers up, ${starting.size} starting`,
+      )
     } finally {
       finished = true
     }
   }
 
-  it.each(CASES)(
-    '$backend: a step that kills its process every time fails after its 3 attempts',
-    async ({ backend }) => {
+  it.each(CRASH_CASES)(
+    '$processes $backend worker process(es): a step and a job body that kill their process every time each fail after their 3 attempts',
+    async ({ backend, processes }) => {
       scenario = await scenarioFor(backend)
       if (!scenario) return
       const observer = openObserver(scenario)
       try {
         await observer.migrate()
-        const triggered = await observer.jobs.doomedStep.trigger({})
-        const { run, deaths } = await runThroughDeaths(triggered.id, observer)
-        expect(deaths).toBe(DOOMED_ATTEMPTS)
-        expect(run.error).toMatch(/used all 3 attempts/)
-        const begun = readJournal(scenario.journalFile).filter(
-          (entry) => entry.run === run.id && entry.ev === 'begin',
-        )
-        expect(begun).toHaveLength(DOOMED_ATTEMPTS)
-        const [step] = await observer.getSteps(run.id)
+        const doomedStep = await observer.jobs.doomedStep.trigger({})
+        const doomedRun = await observer.jobs.doomedRun.trigger({})
+        const deaths = await runThroughDeaths([doomedStep.id, doomedRun.id], processes, observer)
+        // One process executes one run at a time: each death is one attempt of one run.
+        expect(deaths).toBe(2 * DOOMED_ATTEMPTS)
+        const begun = (runId: string) =>
+          readJournal(scenario!.journalFile).filter(
+            (entry) => entry.run === runId && entry.ev === 'begin',
+          )
+
+        const stepRun = await observer.getRun(doomedStep.id)
+        expect(stepRun?.error).toMatch(/used all 3 attempts/)
+        expect(begun(doomedStep.id)).toHaveLength(DOOMED_ATTEMPTS)
+        const [step] = await observer.getSteps(doomedStep.id)
         expect(step).toMatchObject({ name: DOOMED_STEP, status: 'failed' })
         expect(step?.attempts?.map((a) => [a.attempt, a.endedAt])).toEqual([
           [1, null],
           [2, null],
           [3, null],
         ])
-      } finally {
-        await observer.stop()
-      }
-    },
-    60_000,
-  )
 
-  it.each(CASES)(
-    '$backend: a job body that kills its process every time fails after its 3 attempts',
-    async ({ backend }) => {
-      scenario = await scenarioFor(backend)
-      if (!scenario) return
-      const observer = openObserver(scenario)
-      try {
-        await observer.migrate()
-        const triggered = await observer.jobs.doomedRun.trigger({})
-        const { run, deaths } = await runThroughDeaths(triggered.id, observer)
-        expect(deaths).toBe(DOOMED_ATTEMPTS)
-        expect(run.attempt).toBe(DOOMED_ATTEMPTS + 1)
-        expect(run.error).toMatch(/used all 3 attempts/)
-        const begun = readJournal(scenario.journalFile).filter(
-          (entry) => entry.run === run.id && entry.ev === 'begin',
-        )
-        expect(begun).toHaveLength(DOOMED_ATTEMPTS)
+        const bodyRun = await observer.getRun(doomedRun.id)
+        expect(bodyRun?.attempt).toBe(DOOMED_ATTEMPTS + 1)
+        expect(bodyRun?.error).toMatch(/used all 3 attempts/)
+        expect(begun(doomedRun.id)).toHaveLength(DOOMED_ATTEMPTS)
       } finally {
         await observer.stop()
       }
     },
-    60_000,
+    90_000,
   )
 })
