@@ -15,6 +15,7 @@ import {
   recordRunAttempt,
   withAttempts,
 } from './attempts.js'
+import { compiledStatement, type Slots } from './compiled.js'
 import { takeableEvent } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { migrate } from './migrations.js'
@@ -26,7 +27,7 @@ import {
   rowToRun,
   rowToStep,
 } from './rows.js'
-import { type Database, FREES_SLOT, NO_WAIT, type RunRow } from './schema.js'
+import { type Database, FREES_SLOT, NO_WAIT } from './schema.js'
 import type {
   ClaimedRun,
   ClaimRequest,
@@ -61,18 +62,66 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
     return row ? toRun(row as RunRowWithCount) : null
   }
 
-  // The fence: the write happens only while the run is still ours under this lease.
-  const fencedUpdate = async (lease: Lease, values: UpdateObject<Database, 'durably_runs'>) => {
-    const result = await db
-      .updateTable('durably_runs')
-      .set(lease.keyed ? { ...values, ...FREES_SLOT } : values)
-      .where('id', '=', lease.runId)
-      .where('status', '=', 'running')
-      .where('lease_generation', '=', lease.generation)
-      .executeTakeFirst()
-    // At least one: SQLocal counts rows a trigger changed too (a waiting parent woken).
-    return Number(result.numUpdatedRows) > 0
+  // The fence: the write happens only while the run is still ours under this lease. Each
+  // fenced write is compiled once (per `keyed`, which adds the column write that frees a slot).
+  function fencedStatement<P extends object>(
+    set: (slot: Slots<P & Fence>) => UpdateObject<Database, 'durably_runs'>,
+  ): (lease: Lease, values: P) => Promise<boolean> {
+    const statement = compiledStatement<P & Fence>(
+      (db, slot, shape) =>
+        db
+          .updateTable('durably_runs')
+          .set(shape.keyed ? { ...set(slot), ...FREES_SLOT } : set(slot))
+          .where('id', '=', slot('runId'))
+          .where('status', '=', 'running')
+          .where('lease_generation', '=', slot('generation'))
+          .compile(),
+      (values) => (values.keyed ? 'keyed' : ''),
+    )
+    return async (lease, values) => {
+      const result = await statement(db, {
+        ...values,
+        runId: lease.runId,
+        generation: lease.generation,
+        keyed: lease.keyed === true,
+      })
+      // At least one: SQLocal counts rows a trigger changed too (a waiting parent woken).
+      return Number(result.numAffectedRows ?? 0n) > 0
+    }
   }
+
+  // The lease's clock: the caller's now on SQLite (a parameter), the database's on PostgreSQL.
+  const heartbeat = fencedStatement<{ now: string }>((slot) => ({
+    heartbeat_at: family.leaseTime(slot('now')),
+  }))
+  const saveProgress = fencedStatement<{ progress: string; now: string }>((slot) => ({
+    progress: slot('progress'),
+    updated_at: slot('now'),
+  }))
+  const completeRun = fencedStatement<{ output: string | null; now: string }>((slot) => ({
+    status: 'completed',
+    output: slot('output'),
+    ...NO_WAIT,
+    error: null,
+    lease_owner: null,
+    completed_at: slot('now'),
+    updated_at: slot('now'),
+  }))
+  const failRun = fencedStatement<{ error: string; now: string }>((slot) => ({
+    status: 'failed',
+    error: slot('error'),
+    ...NO_WAIT,
+    lease_owner: null,
+    completed_at: slot('now'),
+    updated_at: slot('now'),
+  }))
+  const releaseRun = fencedStatement<{ now: string }>((slot) => ({
+    status: 'pending',
+    lease_owner: null,
+    heartbeat_at: null,
+    ...NO_WAIT,
+    updated_at: slot('now'),
+  }))
 
   async function readSteps(runId: string) {
     const rows = await db
@@ -405,46 +454,22 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       }
     },
 
-    heartbeat: (lease, now) => fencedUpdate(lease, { heartbeat_at: family.leaseTime(now) }),
+    heartbeat: (lease, now) => heartbeat(lease, { now }),
 
     commitStep: (lease, step) => family.commitStep(db, lease, step),
 
     saveProgress: (lease, progress: Progress, now) =>
-      fencedUpdate(lease, { progress: JSON.stringify(progress), updated_at: now }),
+      saveProgress(lease, { progress: JSON.stringify(progress), now }),
 
-    completeRun: (lease, output, now) =>
-      fencedUpdate(lease, {
-        status: 'completed',
-        output,
-        ...NO_WAIT,
-        error: null,
-        lease_owner: null,
-        completed_at: now,
-        updated_at: now,
-      }),
+    completeRun: (lease, output, now) => completeRun(lease, { output, now }),
 
-    failRun: (lease, error, now) =>
-      fencedUpdate(lease, {
-        status: 'failed',
-        error,
-        ...NO_WAIT,
-        lease_owner: null,
-        completed_at: now,
-        updated_at: now,
-      }),
+    failRun: (lease, error, now) => failRun(lease, { error, now }),
 
     suspendRun: (lease, suspension) => family.suspendRun(db, lease, suspension),
 
     nextWakeAt: (jobNames, now) => family.nextWakeAt(db, jobNames, now),
 
-    releaseRun: (lease, now) =>
-      fencedUpdate(lease, {
-        status: 'pending',
-        lease_owner: null,
-        heartbeat_at: null,
-        ...NO_WAIT,
-        updated_at: now,
-      }),
+    releaseRun: (lease, now) => releaseRun(lease, { now }),
 
     async findEvent(runId, query) {
       const row = await db
@@ -584,6 +609,13 @@ function resumedWaitOf(text: unknown): WaitingFor | null {
   return decoded.ok && decoded.value !== null && typeof decoded.value === 'object'
     ? (decoded.value as WaitingFor)
     : null
+}
+
+/** What every fenced write is keyed by: the run and the lease generation it holds. */
+interface Fence {
+  runId: string
+  generation: number
+  keyed: boolean
 }
 
 /** Rounds of look-then-write a debounced trigger tries before giving up. */

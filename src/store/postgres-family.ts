@@ -8,6 +8,7 @@
  */
 import { type Kysely, sql } from 'kysely'
 import { MAX_PRIORITY } from '../flow.js'
+import { compiledStatement } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
@@ -92,18 +93,11 @@ export const postgresFamily: SqlFamily = {
   },
 
   async commitStep(db, lease: Lease, step: NewStep) {
-    // The UPDATE locks the run row and re-checks the lease under that lock, so a claim by
-    // another worker cannot slip between the check and the insert.
-    const result = await sql`
-      WITH lease AS (
-        UPDATE durably_runs SET updated_at = ${step.completedAt}::timestamptz
-        WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation}
-        RETURNING id
-      )
-      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
-      SELECT ${step.id}, lease.id, ${step.name}, ${step.index}, ${step.status}, ${step.output}::json,
-             ${step.error}, ${step.startedAt}::timestamptz, ${step.completedAt}::timestamptz
-      FROM lease`.execute(db)
+    const result = await commitStepStatement(db, {
+      ...step,
+      leaseRunId: lease.runId,
+      generation: lease.generation,
+    })
     return Number(result.numAffectedRows ?? 0n) === 1
   },
 
@@ -183,22 +177,7 @@ export const postgresFamily: SqlFamily = {
         debounce_key: run.debounce?.key ?? null,
       })),
     )
-    const result = await sql<RunRow>`
-      INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
-                                lease_generation, created_at, updated_at, available_at, wait_for,
-                                parent_run_id, priority, concurrency_limit, throttle_key,
-                                throttle_limit, throttle_period, trace_context, debounce_key)
-      SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
-             0, item.created_at, item.created_at, item.available_at, item.wait_for::json,
-             item.parent_run_id, item.priority, item.concurrency_limit, item.throttle_key,
-             item.throttle_limit, item.throttle_period, item.trace_context::json, item.debounce_key
-      FROM json_to_recordset(${rows}::json) AS item(id text, job_name text, payload text,
-           idempotency_key text, concurrency_key text, created_at timestamptz,
-           available_at timestamptz, wait_for text, parent_run_id text, priority integer,
-           concurrency_limit integer, throttle_key text, throttle_limit integer,
-           throttle_period integer, trace_context text, debounce_key text)
-      ON CONFLICT DO NOTHING
-      RETURNING *`.execute(db)
+    const result = await insertRunsStatement(db, { rows })
     return result.rows
   },
 
@@ -239,30 +218,52 @@ export const postgresFamily: SqlFamily = {
 }
 
 async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimOutcome> {
-  const jobNames = [...request.jobNames]
-  // The database's clock decides what is due and what is stale: workers' clocks may disagree.
-  const now = sql`now()`
-  // Runs with a priority are ordered by their rank (due time minus the head start) through
-  // their own partial index, read up to now plus the largest head start (no due run ranks
-  // later), the others by due time; the better of the two first admissible
-  // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
-  // its own CTE.
-  const pending = (branch: 'plain' | 'ranked') => {
-    const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
-    return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
+  const result = await claimStatement(db, {
+    owner: request.owner,
+    jobNames: [...request.jobNames],
+    staleSeconds: request.staleThreshold / 1000,
+  })
+  const row = result.rows[0]
+  if (!row) return null
+  // A throttled run whose start slots were all taken comes back pending, moved to its slot.
+  if (row.status !== 'running') return 'moved'
+  const { status: _status, ...claimed } = row
+  return claimed
+}
+
+/** The claim's values; its text is the same for every claim, compiled once. */
+interface ClaimValues {
+  owner: string
+  jobNames: string[]
+  staleSeconds: number
+}
+
+const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: string }>(
+  (db, slot) => {
+    const jobNames = sql`${slot('jobNames')}::text[]`
+    // The database's clock decides what is due and what is stale: workers' clocks may disagree.
+    const now = sql`now()`
+    // Runs with a priority are ordered by their rank (due time minus the head start) through
+    // their own partial index, read up to now plus the largest head start (no due run ranks
+    // later), the others by due time; the better of the two first admissible
+    // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
+    // its own CTE.
+    const pending = (branch: 'plain' | 'ranked') => {
+      const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
+      return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
       WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
-        AND candidate.job_name = ANY(${jobNames}::text[])
+        AND candidate.job_name = ANY(${jobNames})
         AND candidate.priority ${sql.raw(branch === 'ranked' ? 'IS NOT NULL' : 'IS NULL')}
         ${branch === 'ranked' ? sql`AND candidate.claim_rank <= ${now} + make_interval(secs => ${MAX_PRIORITY})` : sql``}
         AND ${admissible('candidate', now, postgresThrottleTaken)}
       ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
-  }
-  const result = await sql<ClaimedRow & { status: string }>`
+    }
+    return sql<ClaimedRow & { status: string }>`
     WITH stale AS (
       SELECT id FROM durably_runs
       WHERE status = 'running'
-        AND heartbeat_at < now() - make_interval(secs => ${request.staleThreshold / 1000})
-        AND job_name = ANY(${jobNames}::text[])
+        AND heartbeat_at < now() - make_interval(secs => ${slot('staleSeconds')})
+        AND job_name = ANY(${jobNames})
       ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
     ), plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),
     candidate AS (
@@ -275,7 +276,7 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
     )
     UPDATE durably_runs AS run
     SET status = 'running',
-        lease_owner = ${request.owner},
+        lease_owner = ${slot('owner')},
         lease_generation = run.lease_generation + 1,
         heartbeat_at = ${now},
         started_at = COALESCE(run.started_at, ${now}),
@@ -291,14 +292,27 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
     RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
               run.idempotency_key, run.wait_for::text AS wait_for, run.attempt, run.status,
               run.concurrency_key, run.concurrency_limit, run.throttle_key, run.throttle_limit,
-              run.throttle_period, run.started_at`.execute(db)
-  const row = result.rows[0]
-  if (!row) return null
-  // A throttled run whose start slots were all taken comes back pending, moved to its slot.
-  if (row.status !== 'running') return 'moved'
-  const { status: _status, ...claimed } = row
-  return claimed
-}
+              run.throttle_period, run.started_at`.compile(db)
+  },
+)
+
+/** A step's row and the lease it is written under. */
+type StepValues = NewStep & { leaseRunId: string; generation: number }
+
+// The UPDATE locks the run row and re-checks the lease under that lock, so a claim by
+// another worker cannot slip between the check and the insert.
+const commitStepStatement = compiledStatement<StepValues>((db, slot) =>
+  sql`
+      WITH lease AS (
+        UPDATE durably_runs SET updated_at = ${slot('completedAt')}::timestamptz
+        WHERE id = ${slot('leaseRunId')} AND status = 'running' AND lease_generation = ${slot('generation')}
+        RETURNING id
+      )
+      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
+      SELECT ${slot('id')}, lease.id, ${slot('name')}, ${slot('index')}, ${slot('status')}, ${slot('output')}::json,
+             ${slot('error')}, ${slot('startedAt')}::timestamptz, ${slot('completedAt')}::timestamptz
+      FROM lease`.compile(db),
+)
 
 /** What one claim statement did: took a run, found none, or moved a throttled run instead. */
 type ClaimOutcome = ClaimedRow | null | 'moved'
@@ -400,3 +414,23 @@ async function wakeTriggers(db: Kysely<Database>): Promise<void> {
       AND NEW.status IN ('completed', 'failed', 'cancelled'))
     EXECUTE FUNCTION durably_child_finished()`.execute(db)
 }
+
+/** The batch insert: one text whatever the batch size (its rows are one JSON parameter). */
+const insertRunsStatement = compiledStatement<{ rows: string }, RunRow>((db, slot) =>
+  sql<RunRow>`
+    INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
+                              lease_generation, created_at, updated_at, available_at, wait_for,
+                              parent_run_id, priority, concurrency_limit, throttle_key,
+                              throttle_limit, throttle_period, trace_context, debounce_key)
+    SELECT item.id, item.job_name, item.payload::json, 'pending', item.idempotency_key, item.concurrency_key,
+           0, item.created_at, item.created_at, item.available_at, item.wait_for::json,
+           item.parent_run_id, item.priority, item.concurrency_limit, item.throttle_key,
+           item.throttle_limit, item.throttle_period, item.trace_context::json, item.debounce_key
+    FROM json_to_recordset(${slot('rows')}::json) AS item(id text, job_name text, payload text,
+         idempotency_key text, concurrency_key text, created_at timestamptz,
+         available_at timestamptz, wait_for text, parent_run_id text, priority integer,
+         concurrency_limit integer, throttle_key text, throttle_limit integer,
+         throttle_period integer, trace_context text, debounce_key text)
+    ON CONFLICT DO NOTHING
+    RETURNING *`.compile(db),
+)

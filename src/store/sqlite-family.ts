@@ -9,6 +9,7 @@ import { type Kysely, sql } from 'kysely'
 import { MAX_PRIORITY } from '../flow.js'
 import { pause } from '../retry.js'
 import { parseJsonText } from '../serialize.js'
+import { compiledStatement, type Slots } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
@@ -85,83 +86,18 @@ export const sqliteFamily: SqlFamily = {
 
   async claimNextRun(db, request: ClaimRequest) {
     if (request.jobNames.length === 0) return null
-    const jobNames = sql.join(request.jobNames.map((name) => sql`${name}`))
-    // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
-    // come first, then the pending run due first whose concurrency key is free, through the
-    // partial index of pending runs by available_at: runs sleeping into the future are
-    // beyond the range and cost nothing. Without statistics SQLite's planner prefers the
-    // status index and sorts every pending row (593x slower beside 1M sleeping runs), so
-    // the index is named: INDEXED BY. Neither subquery touches terminal rows: the unary
-    // `+` keeps SQLite from choosing the job_name index, which would walk every finished run.
-    const now = sql`${request.now}`
-    // Runs with a priority are ordered by their rank (due time minus the head start) through
-    // their own partial index, read up to now plus the largest head start (a due run's rank
-    // is never later, and parked or sleeping runs lie beyond); the others by due time. Each branch yields its first
-    // admissible run and the better of the two is taken, so runs without a priority pay one
-    // empty index probe for the feature.
-    const pending = (branch: 'plain' | 'ranked') => {
-      const ranked = branch === 'ranked'
-      return sql`SELECT * FROM (SELECT candidate.id AS id,
-            ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')} AS rank
-          FROM durably_runs AS candidate
-          INDEXED BY ${sql.raw(ranked ? 'durably_runs_ranked' : 'durably_runs_claimable')}
-          WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
-            AND +candidate.job_name IN (${jobNames})
-            AND candidate.priority ${sql.raw(ranked ? 'IS NOT NULL' : 'IS NULL')}
-            ${ranked ? sql`AND candidate.claim_rank <= strftime('%Y-%m-%dT%H:%M:%fZ', ${now}, ${`+${MAX_PRIORITY} seconds`})` : sql``}
-            AND ${admissible('candidate', now, sqliteThrottleTaken)}
-          ORDER BY ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')}, candidate.id
-          LIMIT 1)`
-    }
-    // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
-    // come first, then the pending run due first that may start (its concurrency key has a
-    // free slot, its throttle key a free start), through partial indexes of pending runs:
-    // runs sleeping into the future, or parked behind a full key, are beyond the range and
-    // cost nothing. Without statistics SQLite's planner prefers the status index and sorts
-    // every pending row (593x slower beside 1M sleeping runs), so indexes are named:
-    // INDEXED BY. Neither subquery touches terminal rows: the unary `+` keeps SQLite from
-    // choosing the job_name index, which would walk every finished run.
-    const result = await sql<ClaimedRow>`
-      UPDATE durably_runs
-      SET status = 'running',
-          lease_owner = ${request.owner},
-          lease_generation = lease_generation + 1,
-          heartbeat_at = ${request.now},
-          started_at = COALESCE(started_at, ${request.now}),
-          updated_at = ${request.now},
-          attempt = ${nextAttempt('durably_runs', {
-            kind: sql`json_extract(durably_runs.wait_for, '$.kind')`,
-            step: sql`json_extract(durably_runs.wait_for, '$.step')`,
-          })},
-          concurrency_slot = CASE WHEN status = 'running' OR concurrency_key IS NULL
-            THEN concurrency_slot ELSE ${freeSlot('durably_runs')} END
-      WHERE id = COALESCE(
-        (SELECT id FROM durably_runs
-          WHERE status = 'running' AND ${abandoned(request)}
-            AND +job_name IN (${jobNames})
-          ORDER BY heartbeat_at LIMIT 1),
-        (SELECT id FROM (${pending('plain')} UNION ALL ${pending('ranked')})
-          ORDER BY rank, id LIMIT 1)
-      )
-      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for, attempt,
-                concurrency_key, concurrency_limit, throttle_key, throttle_limit, throttle_period,
-                started_at`.execute(db)
+    const result = await claimStatement(db, claimValues(request))
     const claimed = result.rows[0]
     if (claimed) await afterStart(db, claimed, request.now)
     return claimed ?? null
   },
 
   async commitStep(db, lease: Lease, step: NewStep) {
-    // One statement: the lease check and the insert cannot be separated by another writer.
-    const result = await sql`
-      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
-      SELECT ${step.id}, ${step.runId}, ${step.name}, ${step.index}, ${step.status}, ${step.output},
-             ${step.error}, ${step.startedAt}, ${step.completedAt}
-      WHERE EXISTS (
-        SELECT 1 FROM durably_runs
-        WHERE id = ${lease.runId} AND status = 'running' AND lease_generation = ${lease.generation})`.execute(
-      db,
-    )
+    const result = await commitStepStatement(db, {
+      ...step,
+      leaseRunId: lease.runId,
+      generation: lease.generation,
+    })
     return Number(result.numAffectedRows ?? 0n) === 1
   },
 
@@ -240,18 +176,7 @@ export const sqliteFamily: SqlFamily = {
         run.debounce?.key ?? null,
       ]),
     )
-    const result = await sql<RunRow>`
-      INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
-                                lease_generation, created_at, updated_at, available_at, wait_for,
-                                parent_run_id, priority, concurrency_limit, throttle_key,
-                                throttle_limit, throttle_period, trace_context, debounce_key)
-      SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0,
-             value ->> 5, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9,
-             value ->> 10, value ->> 11, value ->> 12, value ->> 13, value ->> 14, value ->> 15
-      FROM json_each(${rows})
-      WHERE true
-      ON CONFLICT DO NOTHING
-      RETURNING *`.execute(db)
+    const result = await insertRunsStatement(db, { rows })
     await afterInsert(db, result.rows, runs[0]?.createdAt ?? new Date().toISOString())
     return result.rows
   },
@@ -276,6 +201,130 @@ export const sqliteFamily: SqlFamily = {
     return false
   },
 }
+
+/** A claim's values: its job names and live owners numbered, so its statement has one shape per count. */
+type ClaimValues = {
+  owner: string
+  now: string
+  staleBefore: string | null
+  observedAt: string | null
+  jobs: number
+  /** Live owners' count, or -1 where liveness is not known. */
+  alive: number
+} & Record<`job${number}` | `alive${number}`, string>
+
+function claimValues(request: ClaimRequest): ClaimValues {
+  const values: ClaimValues = {
+    owner: request.owner,
+    now: request.now,
+    staleBefore: request.staleBefore,
+    observedAt: request.liveness?.observedAt ?? null,
+    jobs: request.jobNames.length,
+    alive: request.liveness ? request.liveness.aliveOwners.length : -1,
+  }
+  request.jobNames.forEach((name, index) => {
+    values[`job${index}`] = name
+  })
+  request.liveness?.aliveOwners.forEach((owner, index) => {
+    values[`alive${index}`] = owner
+  })
+  return values
+}
+
+/**
+ * The claim, compiled once per shape: the number of job names, whether stale runs are looked
+ * for at all (`staleBefore`), and whether (and among how many live owners) liveness is known.
+ */
+const claimStatement = compiledStatement<ClaimValues, ClaimedRow>(
+  (db, slot, shape) => {
+    const jobNames = sql.join(
+      Array.from({ length: shape.jobs }, (_, index) => sql`${slot(`job${index}`)}`),
+    )
+    const now = sql`${slot('now')}`
+    // Runs with a priority are ordered by their rank (due time minus the head start) through
+    // their own partial index, read up to now plus the largest head start (a due run's rank
+    // is never later, and parked or sleeping runs lie beyond); the others by due time. Each branch yields its first
+    // admissible run and the better of the two is taken, so runs without a priority pay one
+    // empty index probe for the feature.
+    const pending = (branch: 'plain' | 'ranked') => {
+      const ranked = branch === 'ranked'
+      return sql`SELECT * FROM (SELECT candidate.id AS id,
+            ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')} AS rank
+          FROM durably_runs AS candidate
+          INDEXED BY ${sql.raw(ranked ? 'durably_runs_ranked' : 'durably_runs_claimable')}
+          WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
+            AND +candidate.job_name IN (${jobNames})
+            AND candidate.priority ${sql.raw(ranked ? 'IS NOT NULL' : 'IS NULL')}
+            ${ranked ? sql`AND candidate.claim_rank <= strftime('%Y-%m-%dT%H:%M:%fZ', ${now}, ${`+${MAX_PRIORITY} seconds`})` : sql``}
+            AND ${admissible('candidate', now, sqliteThrottleTaken)}
+          ORDER BY ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')}, candidate.id
+          LIMIT 1)`
+    }
+    // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
+    // come first, then the pending run due first that may start (its concurrency key has a
+    // free slot, its throttle key a free start), through partial indexes of pending runs:
+    // runs sleeping into the future, or parked behind a full key, are beyond the range and
+    // cost nothing. Without statistics SQLite's planner prefers the status index and sorts
+    // every pending row (593x slower beside 1M sleeping runs), so indexes are named:
+    // INDEXED BY. Neither subquery touches terminal rows: the unary `+` keeps SQLite from
+    // choosing the job_name index, which would walk every finished run.
+    return sql<ClaimedRow>`
+      UPDATE durably_runs
+      SET status = 'running',
+          lease_owner = ${slot('owner')},
+          lease_generation = lease_generation + 1,
+          heartbeat_at = ${now},
+          started_at = COALESCE(started_at, ${now}),
+          updated_at = ${now},
+          attempt = ${nextAttempt('durably_runs', {
+            kind: sql`json_extract(durably_runs.wait_for, '$.kind')`,
+            step: sql`json_extract(durably_runs.wait_for, '$.step')`,
+          })},
+          concurrency_slot = CASE WHEN status = 'running' OR concurrency_key IS NULL
+            THEN concurrency_slot ELSE ${freeSlot('durably_runs')} END
+      WHERE id = COALESCE(
+        (SELECT id FROM durably_runs
+          WHERE status = 'running' AND ${abandoned(slot, shape)}
+            AND +job_name IN (${jobNames})
+          ORDER BY heartbeat_at LIMIT 1),
+        (SELECT id FROM (${pending('plain')} UNION ALL ${pending('ranked')})
+          ORDER BY rank, id LIMIT 1)
+      )
+      RETURNING id, job_name, payload, lease_generation, idempotency_key, wait_for, attempt,
+                concurrency_key, concurrency_limit, throttle_key, throttle_limit, throttle_period,
+                started_at`.compile(db)
+  },
+  (values) => `${values.jobs}:${values.staleBefore === null}:${values.alive}`,
+)
+
+/** Which running runs are abandoned: stale, or (where liveness is known) owned by nobody alive. */
+function abandoned(slot: Slots<ClaimValues>, shape: ClaimValues) {
+  const stale = shape.staleBefore === null ? sql`0` : sql`heartbeat_at < ${slot('staleBefore')}`
+  if (shape.alive < 0) return stale
+  const alive = shape.alive
+    ? sql`lease_owner NOT IN (${sql.join(
+        Array.from({ length: shape.alive }, (_, index) => sql`${slot(`alive${index}`)}`),
+      )})`
+    : sql`1 = 1`
+  // An owner known to be gone is gone whatever the clock says.
+  return sql`(${stale} OR (heartbeat_at < ${slot('observedAt')} AND ${alive}))`
+}
+
+/** A step's row and the lease it is written under. */
+type StepValues = NewStep & { leaseRunId: string; generation: number }
+
+// One statement: the lease check and the insert cannot be separated by another writer.
+const commitStepStatement = compiledStatement<StepValues>((db, slot) =>
+  sql`
+      INSERT INTO durably_steps (id, run_id, name, step_index, status, output, error, started_at, completed_at)
+      SELECT ${slot('id')}, ${slot('runId')}, ${slot('name')}, ${slot('index')}, ${slot('status')}, ${slot('output')},
+             ${slot('error')}, ${slot('startedAt')}, ${slot('completedAt')}
+      WHERE EXISTS (
+        SELECT 1 FROM durably_runs
+        WHERE id = ${slot('leaseRunId')} AND status = 'running' AND lease_generation = ${slot('generation')})`.compile(
+    db,
+  ),
+)
 
 /**
  * After a first start of a throttled run: move the key's waiting runs if its starts are used
@@ -340,17 +389,6 @@ async function tryPragma(
   }
 }
 
-/** Which running runs are abandoned: stale, or (where liveness is known) owned by nobody alive. */
-function abandoned({ staleBefore, liveness }: ClaimRequest) {
-  const stale = staleBefore === null ? sql`0` : sql`heartbeat_at < ${staleBefore}`
-  if (!liveness) return stale
-  const alive = liveness.aliveOwners.length
-    ? sql`lease_owner NOT IN (${sql.join(liveness.aliveOwners.map((owner) => sql`${owner}`))})`
-    : sql`1 = 1`
-  // An owner known to be gone is gone whatever the clock says.
-  return sql`(${stale} OR (heartbeat_at < ${liveness.observedAt} AND ${alive}))`
-}
-
 async function registerKeys(db: Kysely<Database>, event: string, keys: string): Promise<void> {
   await db
     .insertInto('durably_event_keys')
@@ -397,3 +435,19 @@ async function wakeTriggers(db: Kysely<Database>): Promise<void> {
         AND available_at > NEW.updated_at;
     END`.execute(db)
 }
+
+/** The batch insert: one text whatever the batch size (its rows are one JSON parameter). */
+const insertRunsStatement = compiledStatement<{ rows: string }, RunRow>((db, slot) =>
+  sql<RunRow>`
+    INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key, concurrency_key,
+                              lease_generation, created_at, updated_at, available_at, wait_for,
+                              parent_run_id, priority, concurrency_limit, throttle_key,
+                              throttle_limit, throttle_period, trace_context, debounce_key)
+    SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', value ->> 3, value ->> 4, 0,
+           value ->> 5, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9,
+           value ->> 10, value ->> 11, value ->> 12, value ->> 13, value ->> 14, value ->> 15
+    FROM json_each(${slot('rows')})
+    WHERE true
+    ON CONFLICT DO NOTHING
+    RETURNING *`.compile(db),
+)
