@@ -59,20 +59,25 @@ export function createClock({
 
   const readAgain = (): Promise<void> => {
     if (!read) return Promise.resolve()
+    if (reading) return reading
     const source = read
-    reading ??= (async () => {
-      const before = monotonic()
-      try {
-        const time = await source()
-        const after = monotonic()
-        if (Number.isFinite(time)) anchor = { time, monotonic: (before + after) / 2 }
-      } catch {
-        // Keep the previous reading: a database that cannot answer cannot be written either,
-        // and the next call tries again.
-      } finally {
+    const before = monotonic()
+    // The reading starts a microtask later, once `reading` is set: reading the database asks
+    // this clock the time (the store's retry budget), which must not start another reading.
+    reading = Promise.resolve()
+      .then(source)
+      .then(
+        (time) => {
+          if (Number.isFinite(time)) anchor = { time, monotonic: (before + monotonic()) / 2 }
+        },
+        () => {
+          // Keep the previous reading: a database that cannot answer cannot be written
+          // either, and the next call tries again.
+        },
+      )
+      .finally(() => {
         reading = undefined
-      }
-    })()
+      })
     return reading
   }
 

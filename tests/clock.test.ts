@@ -82,4 +82,20 @@ describe('clock', () => {
     await new Promise((resolve) => setImmediate(resolve))
     expect(clock.now()).toBe(5_060_001)
   })
+
+  it('starts one reading at a time, even when reading the database asks the clock the time', async () => {
+    const { advance, options } = hands()
+    let readings = 0
+    const clock = createClock({ holdOff: 30_000, ...options })
+    await clock.follow(async () => {
+      readings += 1
+      clock.now() // the store's retry budget reads the clock
+      return 1_000_000
+    })
+    advance(60_001)
+    clock.now()
+    clock.now()
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(readings).toBe(2)
+  })
 })
