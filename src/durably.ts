@@ -260,6 +260,7 @@ export function createDurably(options: DurablyOptions): Durably {
         max: 1000,
         jitter: 0.1,
       },
+      probe: { every: resolved.heartbeatInterval, within: resolved.heartbeatInterval },
     })
   }
   const stopWorker = async () => {

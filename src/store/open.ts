@@ -7,13 +7,13 @@
  */
 import { type Dialect, type Driver, Kysely } from 'kysely'
 import { InvalidArgumentError } from '../errors.js'
-import type { BackoffPolicy } from '../retry.js'
 import { detectFamily, type FamilyName, type SqlFamily } from './family.js'
 import { createKyselyStore } from './kysely-store.js'
 import { withLibsqlRecovery } from './libsql-recovery.js'
 import { postgresFamily } from './postgres-family.js'
 import {
   guardPoolConnections,
+  type ListenHooks,
   type ListenPool,
   listenForWork,
   type WorkListener,
@@ -23,16 +23,12 @@ import type { Database } from './schema.js'
 import { sqliteFamily } from './sqlite-family.js'
 import type { Store } from './store.js'
 
+export type { ListenHooks }
+
 export interface OpenStoreOptions {
   family?: FamilyName
   listen?: ListenPool
   now: () => number
-}
-
-export interface ListenHooks {
-  onWork(): void
-  onError(error: unknown): void
-  retry: BackoffPolicy
 }
 
 export interface OpenedStore {

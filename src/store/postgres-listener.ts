@@ -61,11 +61,17 @@ export interface WorkListener {
   close(): Promise<void>
 }
 
-interface ListenHooks {
+export interface ListenHooks {
   onWork(): void
   onError(error: unknown): void
   /** Pauses before listening again after the connection was lost, failure after failure. */
   retry: BackoffPolicy
+  /**
+   * How often the listening connection is asked a trivial question, and how long it has to
+   * answer (ms). A partition kills an idle connection without a word: keep-alive would take
+   * minutes to notice, and every notification until then is lost.
+   */
+  probe: { every: number; within: number }
 }
 
 export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListener {
@@ -75,6 +81,15 @@ export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListene
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let connecting: Promise<void> | undefined
   let failures = 0
+  let probing = false
+  // A client dropped by the probe while its LISTEN still hung is given back once only: the
+  // LISTEN failing afterwards must not release it again (`pg` throws on a second release).
+  const givenBack = new WeakSet<ListenClient>()
+  const giveBack = (returned: ListenClient, destroy?: boolean | Error) => {
+    if (givenBack.has(returned)) return
+    givenBack.add(returned)
+    returned.release(destroy)
+  }
 
   const retryLater = () => {
     if (closed || retryTimer) return
@@ -92,7 +107,7 @@ export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListene
     if (client !== lost) return
     client = undefined
     detach()
-    lost.release(error instanceof Error ? error : true)
+    giveBack(lost, error instanceof Error ? error : true)
     if (closed) return
     hooks.onError(error)
     retryLater()
@@ -124,19 +139,45 @@ export function listenForWork(pool: ListenPool, hooks: ListenHooks): WorkListene
       hooks.onWork()
     } catch (error) {
       if (acquired && client === acquired) drop(acquired, error)
+      else if (acquired && givenBack.has(acquired))
+        return // dropped, and reported, already
       else if (!closed) {
-        acquired?.release(true)
+        if (acquired) giveBack(acquired, true)
         hooks.onError(error)
         retryLater()
       }
     }
   }
 
+  async function probe(): Promise<void> {
+    const current = client
+    if (closed || probing || !current) return
+    probing = true
+    const silent = setTimeout(
+      () =>
+        drop(
+          current,
+          new Error(`the listening connection did not answer within ${hooks.probe.within} ms`),
+        ),
+      hooks.probe.within,
+    )
+    try {
+      await current.query('SELECT 1')
+    } catch (error) {
+      drop(current, error)
+    } finally {
+      clearTimeout(silent)
+      probing = false
+    }
+  }
+
   connecting = connect()
+  const probeTimer = setInterval(() => void probe(), hooks.probe.every)
 
   return {
     async close() {
       closed = true
+      clearInterval(probeTimer)
       if (retryTimer) clearTimeout(retryTimer)
       retryTimer = undefined
       await connecting

@@ -4,7 +4,8 @@
  * may point at a proxy), DURABLY_CRASH_JOURNAL (the journal file), DURABLY_PARTITION_EVENTS (a
  * file for what the worker saw: `run-start` and `worker-error` lines), DURABLY_PARTITION_POOL
  * (more `pg.Pool` options, as JSON), DURABLY_PARTITION_LISTEN (`1`: pass the pool as
- * `listen`) and DURABLY_CRASH_CONCURRENCY. Prints `ready` once it is working.
+ * `listen`), DURABLY_PARTITION_POLLING (a `pollingInterval` in ms) and
+ * DURABLY_CRASH_CONCURRENCY. Prints `ready` once it is working.
  */
 import { appendFileSync } from 'node:fs'
 import { PostgresDialect } from 'kysely'
@@ -34,6 +35,9 @@ const durably = createDurably({
   dialect: new PostgresDialect({ pool }),
   ...(process.env.DURABLY_PARTITION_LISTEN === '1' ? { listen: pool } : {}),
   ...PARTITION_OPTIONS,
+  ...(process.env.DURABLY_PARTITION_POLLING
+    ? { pollingInterval: Number(process.env.DURABLY_PARTITION_POLLING) }
+    : {}),
   concurrency: Number(process.env.DURABLY_CRASH_CONCURRENCY ?? 1),
 }).register(partitionJobs(journal, note))
 

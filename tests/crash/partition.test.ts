@@ -20,7 +20,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { PostgresDialect } from 'kysely'
+import { PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDurably, DatabaseError } from '../../src/index.js'
@@ -78,7 +78,12 @@ function readNoted(scenario: Scenario): Noted[] {
 
 async function spawnPartitionWorker(
   scenario: Scenario,
-  options: { through?: TcpProxy; concurrency: number },
+  options: {
+    through?: TcpProxy
+    concurrency: number
+    pollingInterval?: number
+    applicationName?: string
+  },
 ): Promise<Worker> {
   const location = scenario.location
   if (location.backend !== 'postgres') throw new Error('partition scenarios are PostgreSQL only')
@@ -93,9 +98,13 @@ async function spawnPartitionWorker(
       DURABLY_PARTITION_POOL: JSON.stringify({
         ...POOL_FOR_FAILING_NETWORKS,
         max: concurrency + 2,
+        ...(options.applicationName ? { application_name: options.applicationName } : {}),
       }),
       DURABLY_PARTITION_LISTEN: '1',
       DURABLY_CRASH_CONCURRENCY: String(concurrency),
+      ...(options.pollingInterval
+        ? { DURABLY_PARTITION_POLLING: String(options.pollingInterval) }
+        : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -318,6 +327,50 @@ describe('network partition between a worker and PostgreSQL', () => {
       await observer.destroy()
     }
   }, 90_000)
+
+  it('an idle worker whose listening connection a partition cut silently is woken by notifications again after the heal', async () => {
+    scenario = await scenarioFor('postgres')
+    if (!scenario) return
+    const current = scenario
+    proxy = await startProxy()
+    const observer = openObserver(current)
+    try {
+      await observer.migrate()
+      // Polling once a minute: within the test only a notification can wake it.
+      const applicationName = `durably-partition-${process.pid}-${Date.now()}`
+      const idle = await spawnPartitionWorker(current, {
+        through: proxy,
+        concurrency: 1,
+        pollingInterval: 60_000,
+        applicationName,
+      })
+      workers.push(idle)
+      await waitUntil(
+        async () => {
+          const { rows } = await sql`
+            SELECT 1 FROM pg_stat_activity
+            WHERE application_name = ${applicationName} AND state = 'idle'
+              AND query LIKE 'LISTEN%'`.execute(observer.db)
+          return rows.length === 1
+        },
+        { what: 'the idle worker to be listening' },
+      )
+      proxy.blackhole()
+      await waitUntil(
+        () =>
+          readNoted(current).some((entry) => entry.ev === 'worker-error' && entry.pid === idle.pid),
+        { what: 'the idle worker to notice its listening connection no longer answers' },
+      )
+      await proxy.heal()
+      const run = await observer.jobs.hold.trigger({ n: 0, stepMs: 20 })
+      await waitUntil(async () => (await observer.getRun(run.id))?.status === 'completed', {
+        timeout: 10_000,
+        what: 'a notification to wake the idle worker after the heal',
+      })
+    } finally {
+      await observer.destroy()
+    }
+  }, 60_000)
 
   it('a pooled connection whose statement timed out is discarded, not handed out again', async () => {
     scenario = await scenarioFor('postgres')
