@@ -89,17 +89,24 @@ export interface WorkerHandle {
   exited: Promise<number | null>
 }
 
-export async function spawnWorker(
+export function spawnWorker(
   scenario: Scenario,
   env: Record<string, string> = {},
 ): Promise<WorkerHandle> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    env: {
-      ...process.env,
-      DURABLY_CRASH_DB: JSON.stringify(scenario.location),
-      DURABLY_CRASH_JOURNAL: scenario.journalFile,
-      ...env,
-    },
+  return spawnReady(WORKER_SCRIPT, {
+    DURABLY_CRASH_DB: JSON.stringify(scenario.location),
+    DURABLY_CRASH_JOURNAL: scenario.journalFile,
+    ...env,
+  })
+}
+
+/** Start a worker script under tsx with these variables; resolves once it prints `ready`. */
+export async function spawnReady(
+  script: string,
+  env: Record<string, string>,
+): Promise<WorkerHandle> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))

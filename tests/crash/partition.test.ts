@@ -16,10 +16,8 @@
  *
  * The figures (takeover, claiming again after the heal) are printed with `[partition]`.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -28,7 +26,14 @@ import { POSTGRES_URL } from '../support/postgres.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { waitUntil } from '../support/wait.js'
 import { openDialect } from './database.js'
-import { checkJournal, readJournal, type Scenario, scenarioFor } from './harness.js'
+import {
+  checkJournal,
+  readJournal,
+  type Scenario,
+  scenarioFor,
+  spawnReady,
+  type WorkerHandle,
+} from './harness.js'
 import { openJournal, wallClock } from './journal.js'
 import { partitionJobs } from './partition-jobs.js'
 
@@ -46,12 +51,6 @@ const POOL_FOR_FAILING_NETWORKS = {
   statement_timeout: 800,
   keepAlive: true,
   keepAliveInitialDelayMillis: 1000,
-}
-
-interface Worker {
-  child: ChildProcess
-  pid: number
-  exited: Promise<number | null>
 }
 
 interface Noted {
@@ -76,7 +75,7 @@ function readNoted(scenario: Scenario): Noted[] {
     .map((line) => JSON.parse(line) as Noted)
 }
 
-async function spawnPartitionWorker(
+function spawnPartitionWorker(
   scenario: Scenario,
   options: {
     through?: TcpProxy
@@ -84,38 +83,26 @@ async function spawnPartitionWorker(
     pollingInterval?: number
     applicationName?: string
   },
-): Promise<Worker> {
+): Promise<WorkerHandle> {
   const location = scenario.location
   if (location.backend !== 'postgres') throw new Error('partition scenarios are PostgreSQL only')
   const url = options.through ? options.through.rewrite(location.url) : location.url
   const concurrency = options.concurrency
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    env: {
-      ...process.env,
-      DURABLY_CRASH_DB: JSON.stringify({ ...location, url }),
-      DURABLY_CRASH_JOURNAL: scenario.journalFile,
-      DURABLY_PARTITION_EVENTS: eventsFile(scenario),
-      DURABLY_PARTITION_POOL: JSON.stringify({
-        ...POOL_FOR_FAILING_NETWORKS,
-        max: concurrency + 2,
-        ...(options.applicationName ? { application_name: options.applicationName } : {}),
-      }),
-      DURABLY_PARTITION_LISTEN: '1',
-      DURABLY_CRASH_CONCURRENCY: String(concurrency),
-      ...(options.pollingInterval
-        ? { DURABLY_PARTITION_POLLING: String(options.pollingInterval) }
-        : {}),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  return spawnReady(WORKER_SCRIPT, {
+    DURABLY_CRASH_DB: JSON.stringify({ ...location, url }),
+    DURABLY_CRASH_JOURNAL: scenario.journalFile,
+    DURABLY_PARTITION_EVENTS: eventsFile(scenario),
+    DURABLY_PARTITION_POOL: JSON.stringify({
+      ...POOL_FOR_FAILING_NETWORKS,
+      max: concurrency + 2,
+      ...(options.applicationName ? { application_name: options.applicationName } : {}),
+    }),
+    DURABLY_PARTITION_LISTEN: '1',
+    DURABLY_CRASH_CONCURRENCY: String(concurrency),
+    ...(options.pollingInterval
+      ? { DURABLY_PARTITION_POLLING: String(options.pollingInterval) }
+      : {}),
   })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  await new Promise<void>((resolve, reject) => {
-    void exited.then((code) => reject(new Error(`worker exited with ${code} before ready`)))
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line === 'ready') resolve()
-    })
-  })
-  return { child, pid: child.pid!, exited }
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10
@@ -139,7 +126,7 @@ async function countByStatus(
 describe('network partition between a worker and PostgreSQL', () => {
   let scenario: Scenario | undefined
   let proxy: TcpProxy | undefined
-  const workers: Worker[] = []
+  const workers: WorkerHandle[] = []
   afterEach(async () => {
     for (const worker of workers.splice(0)) {
       worker.child.kill('SIGKILL')
@@ -156,12 +143,18 @@ describe('network partition between a worker and PostgreSQL', () => {
     return startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
   }
 
-  it('a worker cut off mid-step past staleThreshold is fenced, and claims again soon after the heal', async () => {
+  /** A PostgreSQL scenario, a proxy to it and an observer, or undefined where PostgreSQL is skipped. */
+  const partitioned = async () => {
     scenario = await scenarioFor('postgres')
-    if (!scenario) return
-    const current = scenario
+    if (!scenario) return undefined
     proxy = await startProxy()
-    const observer = openObserver(current)
+    return { current: scenario, proxy, observer: openObserver(scenario) }
+  }
+
+  it('a worker cut off mid-step past staleThreshold is fenced, and claims again soon after the heal', async () => {
+    const setup = await partitioned()
+    if (!setup) return
+    const { current, proxy, observer } = setup
     try {
       await observer.migrate()
       const cutOff = await spawnPartitionWorker(current, { through: proxy, concurrency: 1 })
@@ -262,11 +255,9 @@ describe('network partition between a worker and PostgreSQL', () => {
   }, 60_000)
 
   it('a 30 s outage of the connection to PostgreSQL loses nothing: every run completes afterwards', async () => {
-    scenario = await scenarioFor('postgres')
-    if (!scenario) return
-    const current = scenario
-    proxy = await startProxy()
-    const observer = openObserver(current)
+    const setup = await partitioned()
+    if (!setup) return
+    const { current, proxy, observer } = setup
     try {
       await observer.migrate()
       const worker = await spawnPartitionWorker(current, { through: proxy, concurrency: 3 })
@@ -329,11 +320,9 @@ describe('network partition between a worker and PostgreSQL', () => {
   }, 90_000)
 
   it('an idle worker whose listening connection a partition cut silently is woken by notifications again after the heal', async () => {
-    scenario = await scenarioFor('postgres')
-    if (!scenario) return
-    const current = scenario
-    proxy = await startProxy()
-    const observer = openObserver(current)
+    const setup = await partitioned()
+    if (!setup) return
+    const { current, proxy, observer } = setup
     try {
       await observer.migrate()
       // Polling once a minute: within the test only a notification can wake it.
