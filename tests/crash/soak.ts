@@ -7,7 +7,7 @@
  * are checked in the journal and in the database, sampled while the chaos runs.
  * With `--waits`, the runs wait instead (waits-check.ts's mix, sleep.test.ts and waits.test.ts
  * at scale): a sixth each sleep, start delayed, wait for an event, wait for a signal, invoke
- * a child, retry after a backoff; delays and late events and signals spread over 40 ms per
+ * a child, retry after a backoff; delays and late events and signals spread over 180 ms per
  * run, half the kills aimed at a wake-up; each wait is checked to have waited.
  *
  *   npm run soak -- [--runs 2000] [--kills 200] [--processes 4] [--postgres] [--flow | --waits]
@@ -66,7 +66,7 @@ if (flow && waits) throw new Error('--flow and --waits are two soaks: run them o
 const GROUPS = ['a', 'b', 'c', 'd']
 const THROTTLED = 30
 const PER_PROCESS = 3
-const SPREAD_MS_PER_RUN = 40
+const SPREAD_MS_PER_RUN = 180
 
 const scenario = await createScenario(backend, POSTGRES_URL)
 const seed = crashSeed()
