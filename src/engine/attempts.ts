@@ -106,10 +106,16 @@ export async function runAttempts<R>(
     if (outcome.ok) return outcome
     if (control.signal.aborted) return outcome
     const message = errorMessage(outcome.error)
-    await engineQuery(core, control, 'step', runId, () =>
-      core.store.endAttempt(id, message, isoNow(core)),
-    )
-    if (!retry || attempt >= retry.attempts || !isRetriable(outcome.error)) return outcome
+    // When it failed: its end, and where its backoff counts from.
+    const failedAt = core.now()
+    const endAttempt = () =>
+      engineQuery(core, control, 'step', runId, () =>
+        core.store.endAttempt(id, message, new Date(failedAt).toISOString()),
+      )
+    if (!retry || attempt >= retry.attempts || !isRetriable(outcome.error)) {
+      await endAttempt()
+      return outcome
+    }
     const delay = retryDelay(retry, attempt, outcome.error)
     core.emitter.emit({
       type: 'step:retry',
@@ -122,7 +128,10 @@ export async function runAttempts<R>(
       error: message,
     })
     if (delay > HOLD_LIMIT_MS) {
-      const until = new Date(core.now() + delay).toISOString()
+      const until = new Date(failedAt + delay).toISOString()
+      // The hand-back, carrying the backoff, is written before the attempt's end: a crash
+      // between the two then loses this attempt's message at worst. The other way round, a
+      // takeover found a failed attempt and no backoff, and began the next one at once.
       await scope.suspend(
         {
           kind: 'retry',
@@ -133,8 +142,10 @@ export async function runAttempts<R>(
           stepIndex: step.index,
         },
         { availableAt: until },
+        endAttempt,
       )
     }
+    await endAttempt()
     await hold(delay, control.signal)
     control.checkpoint()
   }

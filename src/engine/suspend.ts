@@ -18,17 +18,24 @@ export interface SuspendScope {
   fenced(write: () => Promise<boolean>): Promise<void>
 }
 
+/**
+ * `afterHandBack` runs once the run is handed back, before the execution stops: what must
+ * never be recorded unless the hand-back was (a failed attempt's end, whose backoff a
+ * takeover would otherwise skip).
+ */
 export type Suspend = (
   waitingFor: WaitingFor,
   suspension: Omit<Suspension, 'waitingFor' | 'now'>,
+  afterHandBack?: () => Promise<void>,
 ) => Promise<never>
 
 /** Hand the run back; the execution ends here (the body sees the suspension thrown). */
 export function createSuspend(scope: SuspendScope): Suspend {
   const { core, jobName, runId, control } = scope
-  return async (waitingFor, suspension) => {
+  return async (waitingFor, suspension, afterHandBack) => {
     const write = { ...suspension, waitingFor: JSON.stringify(waitingFor), now: isoNow(core) }
     await scope.fenced(() => core.store.suspendRun(scope.lease, write))
+    await afterHandBack?.()
     control.stop('suspended')
     core.emitter.emit({ type: 'run:wait', runId, jobName, waitingFor })
     // Its condition may have held already (the event was sent, the child finished).

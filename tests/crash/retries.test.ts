@@ -19,7 +19,7 @@ import {
   spawnWorker,
   type WorkerHandle,
 } from './harness.js'
-import { DOOMED_ATTEMPTS, DOOMED_STEP } from './jobs.js'
+import { DOOMED_ATTEMPTS, DOOMED_STEP, FLAKY_BACKOFF } from './jobs.js'
 
 describe('attempts under SIGKILL', () => {
   let scenario: Scenario | undefined
@@ -117,4 +117,37 @@ describe('attempts under SIGKILL', () => {
     },
     90_000,
   )
+
+  it('a kill as a step attempt fails, before its backoff is handed back, leaves the attempt cut short: never a recorded failure retried early', async () => {
+    scenario = await scenarioFor('libsql')
+    if (!scenario) return
+    const observer = openObserver(scenario)
+    try {
+      const run = await observer.jobs.flaky.trigger({ n: 0 })
+      const victim = await spawnWorker(scenario, { DURABLY_CRASH_KILL_ON: 'step:retry' })
+      workers.push(victim)
+      await victim.exited
+      const heir = await spawnWorker(scenario)
+      workers.push(heir)
+      await waitUntil(async () => (await observer.getRun(run.id))?.status === 'completed', {
+        timeout: 30_000,
+        what: 'the heir to finish the flaky run',
+      })
+      const [step] = await observer.getSteps(run.id)
+      const attempts = step?.attempts ?? []
+      // The victim died between its failure and handing the run back: that failure is not
+      // recorded, so the heir's attempt counts from a crash, not from a backoff it skipped.
+      expect(attempts[0]?.endedAt).toBeNull()
+      for (const [index, attempt] of attempts.entries()) {
+        const next = attempts[index + 1]
+        if (!attempt.endedAt || !next) continue
+        const backoff = FLAKY_BACKOFF.initial * FLAKY_BACKOFF.factor ** index
+        expect(Date.parse(next.startedAt)).toBeGreaterThanOrEqual(
+          Date.parse(attempt.endedAt) + backoff,
+        )
+      }
+    } finally {
+      await observer.destroy()
+    }
+  }, 60_000)
 })

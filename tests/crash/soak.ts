@@ -164,7 +164,6 @@ try {
       killsAimedAtWakeUp: moments.aimed.count,
       waited: judged.waited,
       waitedBeforeEnd: judged.waitedBeforeEnd,
-      backoffsCutByKill: judged.backoffsCutByKill,
     }
   }
   await observer.destroy()

@@ -232,17 +232,6 @@ export interface WaitsVerdict {
   waited: Record<WaitKind, { waits: number; leastLateMs: number; medianLateMs: number }>
   /** Waits that had provably begun before they could end (the step before had returned). */
   waitedBeforeEnd: Record<WaitKind, number>
-  /**
-   * `flaky` backoffs not waited out because a kill came between the failure and the run
-   * being handed back for its backoff: the takeover tries again at once (see the report).
-   */
-  backoffsCutByKill: {
-    run: string
-    attempt: number
-    killedAfterMs: number
-    retriedAfterMs: number
-    backoffMs: number
-  }[]
 }
 
 /**
@@ -335,7 +324,6 @@ export async function checkWaits(
   const [, KID, PARENT_AFTER] = PARENT_STEPS
   const runs = await observer.getRuns({ limit: completedRuns(mix) + 1 })
   let flakyCut = 0
-  const backoffsCutByKill: WaitsVerdict['backoffsCutByKill'] = []
   for (const run of runs) {
     const kind = kindOf.get(run.id)
     if (!kind) continue
@@ -411,28 +399,6 @@ export async function checkWaits(
         holds(/fails on purpose/.test(attempt.error ?? ''), `attempt ${k} failed: ${attempt.error}`)
         const delay = FLAKY_BACKOFF.initial * FLAKY_BACKOFF.factor ** (k - 1)
         const due = ms(attempt.endedAt) + delay
-        const end = lines(run.id, name, 'end')[0]
-        const killed = end ? victims.get(end.pid) : undefined
-        const nextBegin = lines(run.id, flakyAttempt(k + 1), 'begin')[0]
-        // The process that failed it went on to nothing else (one run at a time: handing this
-        // one back comes first) and was killed within a second of the failure.
-        const diedHandingBack =
-          end !== undefined &&
-          killed !== undefined &&
-          killed < end.t + 1000 &&
-          !entries.some((entry) => entry.pid === end.pid && entry.t > end.t)
-        if (nextBegin && nextBegin.now < due && diedHandingBack) {
-          // Killed after recording the failure, before handing the run back for the backoff:
-          // the takeover tried again without waiting it out.
-          backoffsCutByKill.push({
-            run: run.id,
-            attempt: k,
-            killedAfterMs: Math.round(killed - end.t),
-            retriedAfterMs: Math.round(nextBegin.t - end.t),
-            backoffMs: delay,
-          })
-          continue
-        }
         waitedFor('retry', run.id, flakyAttempt(k + 1), due, `attempt ${k}'s backoff ended`)
         waitedBeforeEnd.retry += 1
       }
@@ -457,7 +423,6 @@ export async function checkWaits(
     reexecutions: reexecutions + flakyCut,
     waited,
     waitedBeforeEnd,
-    backoffsCutByKill,
   }
 }
 

@@ -5,7 +5,8 @@
  * which triggers one keyed run when a line arrives on stdin and prints its id),
  * DURABLY_CRASH_CRON (`1`: also register the one-second cron job) and
  * DURABLY_CRASH_CONCURRENCY (runs one process executes at once, default 1),
- * DURABLY_CRASH_HEARTBEAT_MS (default 100, against a stale threshold of 1 s), and a wrong
+ * DURABLY_CRASH_HEARTBEAT_MS (default 100, against a stale threshold of 1 s),
+ * DURABLY_CRASH_KILL_ON (`step:retry`: SIGKILL itself as that event is emitted), and a wrong
  * clock if asked (wrong-clock.ts).
  * Prints `ready` once it is working.
  */
@@ -33,6 +34,10 @@ const durably = createDurably({
   ...crashJobs(journal, randomStepMs),
   ...(process.env.DURABLY_CRASH_CRON === '1' ? cronJobs(journal, randomStepMs) : {}),
 })
+
+// The process dies the moment this event is emitted, to test what a crash right there leaves.
+const killOn = process.env.DURABLY_CRASH_KILL_ON
+if (killOn === 'step:retry') durably.on(killOn, () => process.kill(process.pid, 'SIGKILL'))
 
 durably.on('step:complete', (event) =>
   journal.write({ ev: 'step-committed', run: event.runId, step: event.stepName }),
