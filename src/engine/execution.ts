@@ -109,14 +109,18 @@ export async function executeRun(
       case undefined: {
         const message = errorMessage(error)
         const policy = core.definitionOf(jobName)?.retry
+        const failedAt = core.now()
         // An attempt past the policy never began: it was refused at the start.
-        if (policy && claimed.attempt <= policy.attempts) {
-          await keepRunAttempt(core, claimed, startedAt, message)
+        const keep = async () => {
+          if (policy && claimed.attempt <= policy.attempts) {
+            await keepRunAttempt(core, claimed, startedAt, failedAt, message)
+          }
         }
         if (policy && claimed.attempt < policy.attempts && isRetriable(error)) {
-          await retryLater(core, claimed, settle, policy, error)
+          await retryLater(core, claimed, settle, policy, error, failedAt, keep)
           return
         }
+        await keep()
         if (!(await settle((now) => core.store.failRun(lease, message, now)))) return
         core.emitter.emit({
           type: 'run:fail',
@@ -141,11 +145,13 @@ async function retryLater(
   settle: (write: (now: string) => Promise<boolean>) => Promise<boolean>,
   policy: RetryPolicy,
   error: unknown,
+  failedAt: number,
+  afterHandBack: () => Promise<void>,
 ): Promise<void> {
   const { run, lease, attempt } = claimed
   const message = errorMessage(error)
   const delay = retryDelay(policy, attempt, error)
-  const until = new Date(core.now() + delay).toISOString()
+  const until = new Date(failedAt + delay).toISOString()
   const waitingFor: WaitingFor = { kind: 'retry', attempt: attempt + 1, until, error: message }
   const released = await settle((now) =>
     core.store.suspendRun(lease, {
@@ -155,6 +161,9 @@ async function retryLater(
     }),
   )
   if (!released) return
+  // Recorded only once the backoff is: a crash in between leaves the attempt unrecorded, and
+  // a takeover then counts it as one a crash cut short, never a failure whose backoff it skips.
+  await afterHandBack()
   const base = { runId: run.id, jobName: run.jobName }
   core.emitter.emit({ type: 'run:retry', ...base, attempt, delay, error: message })
   core.emitter.emit({ type: 'run:wait', ...base, waitingFor })
@@ -165,6 +174,7 @@ async function keepRunAttempt(
   core: Core,
   claimed: ClaimedRun,
   startedAt: number,
+  endedAt: number,
   error: string,
 ): Promise<void> {
   try {
@@ -174,7 +184,7 @@ async function keepRunAttempt(
       attempt: claimed.attempt,
       error,
       startedAt: new Date(startedAt).toISOString(),
-      endedAt: isoNow(core),
+      endedAt: new Date(endedAt).toISOString(),
     })
   } catch (recordError) {
     reportError(core, 'settle', recordError, claimed.run.id)
