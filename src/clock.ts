@@ -5,8 +5,9 @@
  *   minutes apart), the clock follows the database's: read once the schema is ready, then
  *   advanced by this process's monotonic clock and read again every minute, or at once when
  *   this machine's wall clock jumps or the process was suspended. So a worker whose clock is
- *   wrong still writes the database's time into wake-ups, delays and deadlines; leases are
- *   judged by the database's `now()` itself (the claim and the heartbeat).
+ *   wrong still writes the database's time into wake-ups, delays and deadlines, and judges
+ *   what is due by it; staleness is judged by the database's `now()` itself (the claim's
+ *   check and the heartbeat).
  * - Otherwise (SQLite: the database is on this machine, and so is every process using it) the
  *   machine's wall clock, watched for jumps: when it jumps, every process on the machine sees
  *   every heartbeat suddenly old (or new), so `steady()` turns false and the worker holds off
@@ -16,6 +17,8 @@
 /** Disagreement between wall and monotonic time taken for a jump, plus 1 ms per second apart (slew). */
 const JUMP_TOLERANCE = 1000
 const FOLLOW_EVERY = 60_000
+/** How soon a clock that could not read the database's time yet tries again. */
+const FIRST_READING_RETRY = 1000
 
 export interface Clock {
   /** Milliseconds since the epoch, by the clock that decides (see above). */
@@ -43,6 +46,7 @@ export function createClock({
   let anchor: { time: number; monotonic: number } | undefined
   let read: (() => Promise<number>) | undefined
   let reading: Promise<void> | undefined
+  let lastTry = Number.NEGATIVE_INFINITY
 
   /** Advance both readings, noting a jump of the wall clock; returns the wall time. */
   const watch = (): number => {
@@ -62,6 +66,7 @@ export function createClock({
     if (reading) return reading
     const source = read
     const before = monotonic()
+    lastTry = before
     // The reading starts a microtask later, once `reading` is set: reading the database asks
     // this clock the time (the store's retry budget), which must not start another reading.
     reading = Promise.resolve()
@@ -84,7 +89,11 @@ export function createClock({
   return {
     now() {
       const nowWall = watch()
-      if (!anchor) return nowWall
+      if (!anchor) {
+        // Never read yet (the database did not answer): this machine's clock meanwhile.
+        if (read && lastMonotonic - lastTry >= FIRST_READING_RETRY) void readAgain()
+        return nowWall
+      }
       const sinceReading = lastMonotonic - anchor.monotonic
       if (sinceReading > FOLLOW_EVERY || jumpedAt === lastMonotonic) void readAgain()
       return Math.floor(anchor.time + sinceReading)

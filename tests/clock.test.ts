@@ -98,4 +98,21 @@ describe('clock', () => {
     await new Promise((resolve) => setImmediate(resolve))
     expect(readings).toBe(2)
   })
+
+  it('tries again, a second later, to read a database clock it could not read at first', async () => {
+    const { time, advance, options } = hands()
+    let answering = false
+    const clock = createClock({ holdOff: 30_000, ...options })
+    await clock.follow(async () => {
+      if (!answering) throw new Error('not yet')
+      return time.wall + 300_000
+    })
+    answering = true
+    advance(999)
+    expect(clock.now()).toBe(time.wall)
+    advance(1)
+    clock.now()
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(clock.now()).toBe(time.wall + 300_000)
+  })
 })

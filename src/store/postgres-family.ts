@@ -221,6 +221,7 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
   const result = await claimStatement(db, {
     owner: request.owner,
     jobNames: [...request.jobNames],
+    now: request.now,
     staleSeconds: request.staleThreshold / 1000,
   })
   const row = result.rows[0]
@@ -235,14 +236,18 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
 interface ClaimValues {
   owner: string
   jobNames: string[]
+  now: string
   staleSeconds: number
 }
 
 const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: string }>(
   (db, slot) => {
     const jobNames = sql`${slot('jobNames')}::text[]`
-    // The database's clock decides what is due and what is stale: workers' clocks may disagree.
-    const now = sql`now()`
+    // What is due is judged by the instance's clock, which on PostgreSQL follows the
+    // database's (src/clock.ts) and orders this process's own writes: a run it has just
+    // stored is never taken for not yet due, as it could be by now(), read on the server a
+    // hair before the client's reading of it. What is stale is judged by now() itself.
+    const now = sql`${slot('now')}::timestamptz`
     // Runs with a priority are ordered by their rank (due time minus the head start) through
     // their own partial index, read up to now plus the largest head start (no due run ranks
     // later), the others by due time; the better of the two first admissible

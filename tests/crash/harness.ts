@@ -242,7 +242,9 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
   return { kills, killedAt, victims, seconds: (performance.now() - started) / 1000 }
 }
 
-export async function countByStatus(observer: Observer): Promise<Record<string, number>> {
+export async function countByStatus(
+  observer: Pick<Observer, 'db'>,
+): Promise<Record<string, number>> {
   const rows = await observer.db
     .selectFrom('durably_runs')
     .select(['status', (eb) => eb.fn.countAll<number>().as('count')])

@@ -28,6 +28,7 @@ import { waitUntil } from '../support/wait.js'
 import { openDialect } from './database.js'
 import {
   checkJournal,
+  countByStatus,
   readJournal,
   type Scenario,
   scenarioFor,
@@ -111,17 +112,6 @@ const openObserver = (scenario: Scenario) =>
   createDurably({ dialect: openDialect(scenario.location) }).register(
     partitionJobs(openJournal(scenario.journalFile)),
   )
-
-async function countByStatus(
-  observer: ReturnType<typeof openObserver>,
-): Promise<Record<string, number>> {
-  const rows = await observer.db
-    .selectFrom('durably_runs')
-    .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
-    .groupBy('status')
-    .execute()
-  return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]))
-}
 
 describe('network partition between a worker and PostgreSQL', () => {
   let scenario: Scenario | undefined
