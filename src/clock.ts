@@ -17,6 +17,12 @@
 /** Disagreement between wall and monotonic time taken for a jump, plus 1 ms per second apart (slew). */
 const JUMP_TOLERANCE = 1000
 const FOLLOW_EVERY = 60_000
+/**
+ * Within this much of the database's clock, this machine's own reading is used: the two agree
+ * (one machine, or clocks kept by NTP), and the host's `Date.now()` then matches what durably
+ * writes. Further apart, or after a jump, the database's time.
+ */
+const AGREEMENT = 100
 /** How soon a clock that could not read the database's time yet tries again. */
 const FIRST_READING_RETRY = 1000
 
@@ -96,7 +102,8 @@ export function createClock({
       }
       const sinceReading = lastMonotonic - anchor.monotonic
       if (sinceReading > FOLLOW_EVERY || jumpedAt === lastMonotonic) void readAgain()
-      return Math.floor(anchor.time + sinceReading)
+      const followed = Math.floor(anchor.time + sinceReading)
+      return Math.abs(followed - nowWall) <= AGREEMENT ? nowWall : followed
     },
     steady() {
       watch()

@@ -115,4 +115,12 @@ describe('clock', () => {
     await new Promise((resolve) => setImmediate(resolve))
     expect(clock.now()).toBe(time.wall + 300_000)
   })
+
+  it('keeps this machine’s reading while it agrees with the database’s within 100 ms', async () => {
+    const { time, advance, options } = hands()
+    const clock = createClock({ holdOff: 30_000, ...options })
+    await clock.follow(async () => time.wall + 40)
+    advance(500)
+    expect(clock.now()).toBe(time.wall)
+  })
 })
