@@ -3,6 +3,7 @@
  * database file; a second dialect is a second SQLocal client on the same file, as a second
  * tab would be.
  */
+import type { DatabaseConnection, Dialect, Driver, TransactionSettings } from 'kysely'
 import { SQLocalKysely } from 'sqlocal/kysely'
 import type { Backend } from '../support/backends.js'
 
@@ -21,8 +22,8 @@ export const sqlocalBackend: Backend = {
     }
     const raw = open()
     return {
-      dialect: open().dialect,
-      secondDialect: () => open().dialect,
+      dialect: onOpfs(open),
+      secondDialect: () => onOpfs(open),
       async exec(sqlText, args = []) {
         return raw.sql(sqlText, ...args)
       },
@@ -35,6 +36,52 @@ export const sqlocalBackend: Backend = {
       },
     }
   },
+}
+
+/**
+ * A client's dialect, opened again when SQLocal fell back to memory. Opening a file another
+ * client holds can fail inside SQLocal, which then quietly keeps the database in memory (it
+ * says so through durably's `storage:volatile`): a "second tab" would then run on a database
+ * of its own, and a test of two workers on one database would test nothing of the kind.
+ */
+function onOpfs(open: () => SQLocalKysely): Dialect {
+  let client = open()
+  const first = client.dialect
+  return {
+    createAdapter: () => first.createAdapter(),
+    createIntrospector: (db) => first.createIntrospector(db),
+    createQueryCompiler: () => first.createQueryCompiler(),
+    createDriver: (): Driver => {
+      let inner: Driver | undefined
+      const driver = () => {
+        if (!inner) throw new Error('sqlocal test backend: the driver was used before init()')
+        return inner
+      }
+      return {
+        async init() {
+          for (let attempt = 1; attempt < 5; attempt++) {
+            const info = await client.getDatabaseInfo()
+            if (info.storageType !== 'memory') break
+            await bounded(client.destroy())
+            await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+            client = open()
+          }
+          inner = client.dialect.createDriver()
+          await inner.init()
+        },
+        acquireConnection: () => driver().acquireConnection(),
+        beginTransaction: (connection: DatabaseConnection, settings: TransactionSettings) =>
+          driver().beginTransaction(connection, settings),
+        commitTransaction: (connection: DatabaseConnection) =>
+          driver().commitTransaction(connection),
+        rollbackTransaction: (connection: DatabaseConnection) =>
+          driver().rollbackTransaction(connection),
+        releaseConnection: (connection: DatabaseConnection) =>
+          driver().releaseConnection(connection),
+        destroy: () => driver().destroy(),
+      }
+    },
+  }
 }
 
 /** Cleanup must not hang a test: every file has a unique name, so a leftover is harmless. */
