@@ -192,6 +192,22 @@ export function defineContractSuite(backend: Backend): void {
         expect(await a.getRuns()).toHaveLength(1)
       })
 
+      it('returns the run exactly as getRun reads it back', async () => {
+        const durably = h.make()
+        const { echo } = durably.register({ echo: echoJob })
+        const runs = [
+          await echo.trigger({ value: 'plain' }),
+          await echo.trigger(
+            { value: 'every option' },
+            { idempotencyKey: 'k', concurrencyKey: 'c', delay: 60_000, priority: 30 },
+          ),
+        ]
+        for (const run of runs) {
+          const { blockedBy: _reason, ...stored } = (await durably.getRun(run.id)) ?? {}
+          expect(run).toEqual(stored)
+        }
+      })
+
       it('rejects an empty idempotencyKey', async () => {
         const { echo } = h.make().register({ echo: echoJob })
         await expect(echo.trigger({ value: 'a' }, { idempotencyKey: '' })).rejects.toThrow(
@@ -211,6 +227,19 @@ export function defineContractSuite(backend: Backend): void {
         expect(runs.map((run) => run.payload)).toEqual([{ value: 'a' }, { value: 'b' }])
         expect(runs[1]?.concurrencyKey).toBe('c')
         expect(await durably.getRuns({ status: 'pending' })).toHaveLength(2)
+      })
+
+      it('returns each run exactly as getRun reads it back', async () => {
+        const durably = h.make()
+        const { echo } = durably.register({ echo: echoJob })
+        const runs = await echo.batchTrigger([
+          { value: 'a' },
+          { input: { value: 'b' }, options: { concurrencyKey: 'c', priority: -5, delay: 1_000 } },
+        ])
+        for (const run of runs) {
+          const { blockedBy: _reason, ...stored } = (await durably.getRun(run.id)) ?? {}
+          expect(run).toEqual(stored)
+        }
       })
 
       it('rejects the whole batch when one input is invalid, storing nothing', async () => {
