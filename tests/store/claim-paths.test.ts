@@ -1,8 +1,8 @@
 /**
- * SQLite's claim has a quick statement for plain runs and a full one for everything else.
- * The quick one must take exactly the run the full one would, or nothing: here both (and
+ * Each family's claim has a quick statement for plain runs and a full one for everything
+ * else. The quick one must take exactly the run the full one would, or nothing: here both (and
  * the family's claim, which chooses between them) drain the same random tables, built from
- * the same seed, in the same order.
+ * the same seed, in the same order, on SQLite (a libSQL file) and on PostgreSQL.
  */
 
 import { rmSync } from 'node:fs'
@@ -11,25 +11,55 @@ import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
 import { Kysely } from 'kysely'
 import { afterAll, describe, expect, it } from 'vitest'
+import type { SqlFamily } from '../../src/store/family.js'
 import { migrate } from '../../src/store/migrations.js'
-import type { Database } from '../../src/store/schema.js'
-import { claimRun, sqliteFamily } from '../../src/store/sqlite-family.js'
+import { claimRun as postgresClaimRun, postgresFamily } from '../../src/store/postgres-family.js'
+import type { ClaimedRow, Database } from '../../src/store/schema.js'
+import { claimRun as sqliteClaimRun, sqliteFamily } from '../../src/store/sqlite-family.js'
 import { type ClaimRequest, NEVER } from '../../src/store/store.js'
 import { tempDir } from '../support/backends.js'
+import { createPostgresDatabase, postgresBackend } from '../support/postgres.js'
 
-const dirs: string[] = []
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+const cleanups: (() => Promise<void> | void)[] = []
+afterAll(async () => {
+  for (const cleanup of cleanups) await cleanup()
 })
 
-async function openDatabase(): Promise<Kysely<Database>> {
-  const dir = tempDir('claim')
-  dirs.push(dir)
-  const db = new Kysely<Database>({
-    dialect: new LibsqlDialect({ client: createClient({ url: `file:${join(dir, 'claim.db')}` }) }),
-  })
-  await migrate(db, sqliteFamily)
-  return db
+interface ClaimPaths {
+  family: SqlFamily
+  open(): Promise<Kysely<Database>>
+  claimRun(
+    db: Kysely<Database>,
+    request: ClaimRequest,
+    tryQuick: boolean,
+  ): Promise<{ row: ClaimedRow; quick: boolean } | null>
+}
+
+const sqlite: ClaimPaths = {
+  family: sqliteFamily,
+  claimRun: sqliteClaimRun,
+  async open() {
+    const dir = tempDir('claim')
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const url = `file:${join(dir, 'claim.db')}`
+    const db = new Kysely<Database>({
+      dialect: new LibsqlDialect({ client: createClient({ url }) }),
+    })
+    await migrate(db, sqliteFamily)
+    return db
+  },
+}
+
+const postgres: ClaimPaths = {
+  family: postgresFamily,
+  claimRun: postgresClaimRun,
+  async open() {
+    const database = await createPostgresDatabase()
+    cleanups.push(() => database.cleanup())
+    const db = new Kysely<Database>({ dialect: database.dialect })
+    await migrate(db, postgresFamily)
+    return db
+  },
 }
 
 /** A small seeded generator (mulberry32): each table is reproducible from its seed. */
@@ -49,12 +79,14 @@ function generator(seed: number) {
   }
 }
 
-const NOW = Date.parse('2026-01-01T12:00:00.000Z')
+// PostgreSQL judges staleness by its own clock: the tables are built around this moment.
+const NOW = Date.now()
 const at = (offsetMs: number) => new Date(NOW + offsetMs).toISOString()
 
 /** Thirty runs mixing every state a claim meets: due, future, parked, stale, keyed, throttled, ranked. */
 async function fill(db: Kysely<Database>, seed: number): Promise<void> {
   await db.deleteFrom('durably_runs').execute()
+  await db.deleteFrom('durably_throttle_slots').execute()
   const random = generator(seed)
   // Every other table has no priorities: a due ranked run sends every claim to the full statement.
   const ranked = seed % 2 === 0 ? 0.3 : 0
@@ -128,27 +160,30 @@ async function drain(claim: () => Promise<{ id: string; quick?: boolean } | null
   return { order, quick }
 }
 
-describe('SQLite claim: quick and full statements', () => {
-  it('take the same runs in the same order from 40 random tables', async () => {
+describe.each([
+  { name: 'SQLite', paths: sqlite, unavailable: undefined },
+  { name: 'PostgreSQL', paths: postgres, unavailable: postgresBackend.unavailable },
+])('$name claim: quick and full statements', ({ paths, unavailable }) => {
+  it.skipIf(unavailable)('take the same runs in the same order from 40 random tables', async () => {
     let quickClaims = 0
     let fullOnlyClaims = 0
     const [quickFirst, fullOnly, family] = [
-      await openDatabase(),
-      await openDatabase(),
-      await openDatabase(),
+      await paths.open(),
+      await paths.open(),
+      await paths.open(),
     ]
     for (let seed = 1; seed <= 40; seed++) {
       for (const db of [quickFirst, fullOnly, family]) await fill(db, seed)
       const byQuick = await drain(async () => {
-        const claimed = await claimRun(quickFirst, request, true)
+        const claimed = await paths.claimRun(quickFirst, request, true)
         return claimed && { id: claimed.row.id, quick: claimed.quick }
       })
       const byFull = await drain(async () => {
-        const claimed = await claimRun(fullOnly, request, false)
+        const claimed = await paths.claimRun(fullOnly, request, false)
         return claimed && { id: claimed.row.id }
       })
       const byFamily = await drain(async () => {
-        const claimed = await sqliteFamily.claimNextRun(family, request)
+        const claimed = await paths.family.claimNextRun(family, request)
         return claimed && { id: claimed.id }
       })
       expect(byQuick.order, `seed ${seed}`).toEqual(byFull.order)
