@@ -14,7 +14,9 @@
  *   park sees every earlier release, and any later release wakes what it parked.
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
-import type { Database } from './schema.js'
+import { pause } from '../retry.js'
+import type { ClaimedRow, Database, RunRow } from './schema.js'
+import { isSqliteBusy } from './sqlite-busy.js'
 import { NEVER } from './store.js'
 
 const ISO = `'%Y-%m-%dT%H:%M:%fZ'`
@@ -120,4 +122,57 @@ export async function moveThrottled(
   await sql`UPDATE durably_runs SET available_at = ${next}, wait_for = ${waitingFor}
     WHERE throttle_key = ${throttle.key} AND status = 'pending' AND started_at IS NULL
       AND available_at < ${next}`.execute(db)
+}
+
+/**
+ * After a first start of a throttled run: move the key's waiting runs if its starts are used
+ * up (a full concurrency key parks in the claim's own trigger). Bookkeeping only (the claim
+ * checked the limits), so a failure here must not undo the claim: the worker would drop a
+ * run it holds.
+ */
+export async function afterStart(
+  db: Kysely<Database>,
+  run: ClaimedRow,
+  now: string,
+): Promise<void> {
+  if (run.throttle_key === null || run.started_at !== now) return
+  await patiently(() => moveThrottled(db, throttleOf(run), now))
+}
+
+/** Parking after an insert: runs stored behind a full key or a used-up throttle. */
+export async function afterInsert(db: Kysely<Database>, runs: readonly RunRow[], now: string) {
+  const keys = new Map<string, number | null>()
+  const throttles = new Map<string, { key: string; limit: number; period: number }>()
+  for (const run of runs) {
+    if (run.concurrency_key !== null) keys.set(run.concurrency_key, run.concurrency_limit)
+    if (run.throttle_key !== null) throttles.set(run.throttle_key, throttleOf(run))
+  }
+  for (const [key, limit] of keys) await patiently(() => parkBehindFullKey(db, key, limit, now))
+  for (const throttle of throttles.values()) await patiently(() => moveThrottled(db, throttle, now))
+}
+
+/**
+ * A bookkeeping statement, tried again while the database is busy (another connection
+ * writing: SQLocal tabs, say), and given up on otherwise: the runs are stored or claimed
+ * already, claims check every limit, and a later claim or release catches up.
+ */
+async function patiently(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; attempt <= BOOKKEEPING_ATTEMPTS; attempt++) {
+    try {
+      return await write()
+    } catch (error) {
+      if (!isSqliteBusy(error)) return
+      await pause(10 * attempt)
+    }
+  }
+}
+
+const BOOKKEEPING_ATTEMPTS = 5
+
+function throttleOf(run: Pick<RunRow, 'throttle_key' | 'throttle_limit' | 'throttle_period'>) {
+  return {
+    key: String(run.throttle_key),
+    limit: Number(run.throttle_limit),
+    period: Number(run.throttle_period),
+  }
 }
