@@ -48,11 +48,11 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
     return durably
   }
 
-  const terminate = (applicationName: string, queryPattern = '%') =>
+  const terminate = (applicationName: string, queryPatterns = ['%']) =>
     database.exec(
       `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
-       WHERE application_name = $1 AND query LIKE $2 AND pid <> pg_backend_pid()`,
-      [applicationName, queryPattern],
+       WHERE application_name = $1 AND query LIKE ANY($2) AND pid <> pg_backend_pid()`,
+      [applicationName, queryPatterns],
     )
 
   beforeEach(async () => {
@@ -112,9 +112,12 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
       const worker = openProcess(workerName, { listen: true })
       const events = recordEvents(worker, ['worker:error'])
       await worker.init()
-      await waitUntil(async () => (await terminate(workerName, 'LISTEN%')).length === 1, {
-        what: 'the listening connection to terminate',
-      })
+      // The listening connection's last statement is its LISTEN, or the probe that follows
+      // every heartbeatInterval (50 ms here): no other connection sends `SELECT 1`.
+      await waitUntil(
+        async () => (await terminate(workerName, ['LISTEN%', 'SELECT 1'])).length === 1,
+        { what: 'the listening connection to terminate' },
+      )
       await waitUntil(
         () => events.some((event) => 'context' in event && event.context === 'listen'),
         {

@@ -330,11 +330,20 @@ const quickClaimStatement = compiledStatement<ClaimValues, QuickClaimReturn>((db
   const now = sql`${slot('now')}::timestamptz`
   return sql<QuickClaimReturn>`
     WITH stale AS (${staleRun(slot)}),
-    head AS (
+    first AS (
       SELECT id, concurrency_key, throttle_key FROM durably_runs
       WHERE status = 'pending' AND available_at <= ${now}
         AND ${opaque(sql`job_name = ANY(${jobNames}) AND priority IS NULL`)}
-      ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+      ORDER BY available_at, id LIMIT 1
+    ),
+    -- Only a plain run is locked: a keyed run locked here, however briefly, would be skipped
+    -- by the trigger that parks its key's runs (SKIP LOCKED), and stay unparked. A first run
+    -- that another claimer holds is not taken either: the full claim skips it.
+    head AS (
+      SELECT run.id FROM durably_runs AS run, first
+      WHERE run.id = first.id AND run.status = 'pending'
+        AND first.concurrency_key IS NULL AND first.throttle_key IS NULL
+      FOR UPDATE OF run SKIP LOCKED
     ),
     ranked AS (
       SELECT EXISTS (SELECT 1 FROM durably_runs AS ranked
@@ -346,8 +355,7 @@ const quickClaimStatement = compiledStatement<ClaimValues, QuickClaimReturn>((db
     candidate AS (
       (SELECT id FROM stale)
       UNION ALL
-      (SELECT head.id FROM head, ranked
-       WHERE head.concurrency_key IS NULL AND head.throttle_key IS NULL AND NOT ranked.due)
+      (SELECT head.id FROM head, ranked WHERE NOT ranked.due)
       LIMIT 1
     ),
     claimed AS (
@@ -358,7 +366,7 @@ const quickClaimStatement = compiledStatement<ClaimValues, QuickClaimReturn>((db
       ${claimReturning}
     )
     SELECT claimed.*,
-      claimed.id IS NULL AND (EXISTS (SELECT 1 FROM head) OR (SELECT due FROM ranked)) AS declined
+      claimed.id IS NULL AND (EXISTS (SELECT 1 FROM first) OR (SELECT due FROM ranked)) AS declined
     FROM (VALUES (1)) AS one LEFT JOIN claimed ON true`.compile(db)
 })
 
