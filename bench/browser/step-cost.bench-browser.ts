@@ -2,7 +2,7 @@
  * What a durable step costs in a real headless Chromium, on SQLite in OPFS through SQLocal,
  * beside the same writes made by hand through the same SQLocal. One command, a few minutes:
  *
- *   npx vitest run --config bench/browser/vitest.config.ts
+ *   npm run bench:browser     (vitest run --config bench/browser/vitest.config.ts)
  *
  * Prints one JSON line per workload on stdout (bench/stats.ts's style), medians of
  * BROWSER_BENCH_ROUNDS alternating rounds (durably first in even rounds, the floor first in odd
