@@ -13,6 +13,7 @@ import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
 import { postgresFlowSchema, postgresThrottleTaken } from './postgres-flow.js'
+import { insertedRunValues } from './rows.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
 
@@ -149,26 +150,7 @@ export const postgresFamily: SqlFamily = {
 
   async insertRuns(db, runs: readonly NewRun[]) {
     if (runs.length === 0) return []
-    const rows = JSON.stringify(
-      runs.map((run) => ({
-        id: run.id,
-        job_name: run.jobName,
-        payload: run.payload,
-        idempotency_key: run.idempotencyKey,
-        concurrency_key: run.concurrencyKey,
-        created_at: run.createdAt,
-        available_at: run.availableAt,
-        wait_for: run.waitingFor,
-        parent_run_id: run.parentRunId,
-        priority: run.priority ?? null,
-        concurrency_limit: run.concurrencyLimit ?? null,
-        throttle_key: run.throttle?.key ?? null,
-        throttle_limit: run.throttle?.limit ?? null,
-        throttle_period: run.throttle?.period ?? null,
-        trace_context: run.traceContext ?? null,
-        debounce_key: run.debounce?.key ?? null,
-      })),
-    )
+    const rows = JSON.stringify(runs.map(insertedRunValues))
     const result = await insertRunsStatement(db, { rows })
     return result.rows
   },

@@ -34,6 +34,48 @@ function decode(read: (value: unknown) => unknown, value: unknown, subject: () =
   }
 }
 
+/** The columns a run brings to its insert; every other column starts at its default. */
+export type InsertedRunValues = Pick<
+  RunRow,
+  | 'id'
+  | 'job_name'
+  | 'payload'
+  | 'idempotency_key'
+  | 'concurrency_key'
+  | 'created_at'
+  | 'available_at'
+  | 'wait_for'
+  | 'parent_run_id'
+  | 'priority'
+  | 'concurrency_limit'
+  | 'throttle_key'
+  | 'throttle_limit'
+  | 'throttle_period'
+  | 'trace_context'
+  | 'debounce_key'
+>
+
+export function insertedRunValues(run: NewRun): InsertedRunValues {
+  return {
+    id: run.id,
+    job_name: run.jobName,
+    payload: run.payload,
+    idempotency_key: run.idempotencyKey,
+    concurrency_key: run.concurrencyKey,
+    created_at: run.createdAt,
+    available_at: run.availableAt,
+    wait_for: run.waitingFor,
+    parent_run_id: run.parentRunId,
+    priority: run.priority ?? null,
+    concurrency_limit: run.concurrencyLimit ?? null,
+    throttle_key: run.throttle?.key ?? null,
+    throttle_limit: run.throttle?.limit ?? null,
+    throttle_period: run.throttle?.period ?? null,
+    trace_context: run.traceContext ?? null,
+    debounce_key: run.debounce?.key ?? null,
+  }
+}
+
 /**
  * The row an insert of `run` stores, as the database holds it right after: what the run
  * brings, the rest at its starting values. Reading it back (`RETURNING *`) cost a trigger
@@ -41,37 +83,22 @@ function decode(read: (value: unknown) => unknown, value: unknown, subject: () =
  */
 export function insertedRunRow(run: NewRun): RunRow {
   return {
-    id: run.id,
-    job_name: run.jobName,
-    payload: run.payload,
+    ...insertedRunValues(run),
     status: 'pending',
-    idempotency_key: run.idempotencyKey,
-    concurrency_key: run.concurrencyKey,
     progress: null,
     output: null,
     error: null,
     lease_owner: null,
     lease_generation: 0,
     heartbeat_at: null,
-    available_at: run.availableAt,
-    wait_for: run.waitingFor,
     wait_event: null,
     wait_correlation: null,
-    parent_run_id: run.parentRunId,
     started_at: null,
     completed_at: null,
-    created_at: run.createdAt,
     updated_at: run.createdAt,
-    priority: run.priority ?? null,
-    concurrency_limit: run.concurrencyLimit ?? null,
     concurrency_slot: null,
     parked_from: null,
-    throttle_key: run.throttle?.key ?? null,
-    throttle_limit: run.throttle?.limit ?? null,
-    throttle_period: run.throttle?.period ?? null,
-    debounce_key: run.debounce?.key ?? null,
     attempt: null,
-    trace_context: run.traceContext ?? null,
   }
 }
 

@@ -52,42 +52,34 @@ interface CompactClaim {
   rest: string
 }
 
-const compactReturning = sql`RETURNING id, payload, json_array(job_name, lease_generation,
-  idempotency_key, wait_for, attempt, concurrency_key, concurrency_limit, throttle_key,
-  throttle_limit, throttle_period, started_at, priority) AS rest`
+/** What the JSON column carries, in order: the claimed row's other columns, and `priority`. */
+const CLAIMED_COLUMNS = [
+  'job_name',
+  'lease_generation',
+  'idempotency_key',
+  'wait_for',
+  'attempt',
+  'concurrency_key',
+  'concurrency_limit',
+  'throttle_key',
+  'throttle_limit',
+  'throttle_period',
+  'started_at',
+  'priority',
+] as const
+
+const compactReturning = sql.raw(
+  `RETURNING id, payload, json_array(${CLAIMED_COLUMNS.join(', ')}) AS rest`,
+)
 
 function claimedRow({ id, payload, rest }: CompactClaim): { row: ClaimedRow; plain: boolean } {
-  const [
-    job_name,
-    lease_generation,
-    idempotency_key,
-    wait_for,
-    attempt,
-    concurrency_key,
-    concurrency_limit,
-    throttle_key,
-    throttle_limit,
-    throttle_period,
-    started_at,
-    priority,
-  ] = JSON.parse(rest)
+  const values: unknown[] = JSON.parse(rest)
+  const { priority, ...columns } = Object.fromEntries(
+    CLAIMED_COLUMNS.map((column, index) => [column, values[index] ?? null]),
+  ) as Omit<ClaimedRow, 'id' | 'payload'> & { priority: number | null }
   return {
-    row: {
-      id,
-      payload,
-      job_name,
-      lease_generation,
-      idempotency_key,
-      wait_for,
-      attempt,
-      concurrency_key,
-      concurrency_limit,
-      throttle_key,
-      throttle_limit,
-      throttle_period,
-      started_at,
-    },
-    plain: concurrency_key === null && throttle_key === null && priority === null,
+    row: { id, payload, ...columns },
+    plain: columns.concurrency_key === null && columns.throttle_key === null && priority === null,
   }
 }
 

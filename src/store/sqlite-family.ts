@@ -9,7 +9,7 @@ import { parseJsonText } from '../serialize.js'
 import { compiledStatement } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
-import { insertedRunRow } from './rows.js'
+import { type InsertedRunValues, insertedRunRow, insertedRunValues } from './rows.js'
 import type { Database } from './schema.js'
 import { isSqliteBusy } from './sqlite-busy.js'
 import { claimNextSqliteRun } from './sqlite-claim.js'
@@ -144,12 +144,15 @@ export const sqliteFamily: SqlFamily = {
     if (runs.length === 0) return []
     const result =
       runs.length === 1
-        ? await insertRunStatement(db, runValues(runs[0] as NewRun))
+        ? await insertRunStatement(db, insertedRunValues(runs[0] as NewRun))
         : await insertRunsStatement(db, {
             // One parameter whatever the batch size (SQLite caps bound variables), one
             // statement, so the batch is atomic without a transaction.
             rows: JSON.stringify(
-              runs.map((run) => RUN_COLUMNS.map((column) => runValues(run)[column])),
+              runs.map((run) => {
+                const values = insertedRunValues(run)
+                return RUN_COLUMNS.map((column) => values[column])
+              }),
             ),
           })
     // Only the ids come back: a run whose idempotency or debounce key was taken is not stored.
@@ -254,9 +257,7 @@ async function wakeTriggers(db: Kysely<Database>): Promise<void> {
     END`.execute(db)
 }
 
-/** What an insert stores, by column: the run's own values, in `RUN_COLUMNS` order. */
-type RunValues = Record<(typeof RUN_COLUMNS)[number], string | number | null>
-
+/** The columns a run brings, in the order the insert statements list them. */
 const RUN_COLUMNS = [
   'id',
   'job_name',
@@ -274,37 +275,12 @@ const RUN_COLUMNS = [
   'throttle_period',
   'trace_context',
   'debounce_key',
-] as const
+] as const satisfies readonly (keyof InsertedRunValues)[]
 
-function runValues(run: NewRun): RunValues {
-  return {
-    id: run.id,
-    job_name: run.jobName,
-    payload: run.payload,
-    idempotency_key: run.idempotencyKey,
-    concurrency_key: run.concurrencyKey,
-    created_at: run.createdAt,
-    available_at: run.availableAt,
-    wait_for: run.waitingFor,
-    parent_run_id: run.parentRunId,
-    priority: run.priority ?? null,
-    concurrency_limit: run.concurrencyLimit ?? null,
-    throttle_key: run.throttle?.key ?? null,
-    throttle_limit: run.throttle?.limit ?? null,
-    throttle_period: run.throttle?.period ?? null,
-    trace_context: run.traceContext ?? null,
-    debounce_key: run.debounce?.key ?? null,
-  }
-}
-
-const insertedColumns = sql.raw(
-  `id, job_name, payload, idempotency_key, concurrency_key, created_at, available_at, wait_for,
-   parent_run_id, priority, concurrency_limit, throttle_key, throttle_limit, throttle_period,
-   trace_context, debounce_key, status, lease_generation, updated_at`,
-)
+const insertedColumns = sql.raw(`${RUN_COLUMNS.join(', ')}, status, lease_generation, updated_at`)
 
 /** One run: plain values, which SQLite prepares faster than the batch's JSON walk. */
-const insertRunStatement = compiledStatement<RunValues, { id: string }>((db, slot) => {
+const insertRunStatement = compiledStatement<InsertedRunValues, { id: string }>((db, slot) => {
   const values = RUN_COLUMNS.map((column) => sql`${slot(column)}`)
   return sql<{ id: string }>`
     INSERT INTO durably_runs (${insertedColumns})
