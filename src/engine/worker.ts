@@ -250,8 +250,17 @@ export function createWorker(core: Core): Worker {
     }
   }
 
+  // A tick while the last beat is still writing is skipped: on slow storage (OPFS can take
+  // 50 ms a write) overlapping beats would queue without end ahead of the runs' own writes.
+  let beating = false
   function startHeartbeat() {
-    heartbeatTimer ??= setInterval(() => void beat(), core.options.heartbeatInterval)
+    heartbeatTimer ??= setInterval(() => {
+      if (beating) return
+      beating = true
+      void beat().finally(() => {
+        beating = false
+      })
+    }, core.options.heartbeatInterval)
   }
 
   return {

@@ -6,9 +6,9 @@
  * keeps the text exactly as written, key order included, so a replayed step returns what the
  * first execution returned.
  */
-import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { MAX_PRIORITY } from '../flow.js'
-import { compiledStatement, type Slots } from './compiled.js'
+import { compiledStatement } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
@@ -78,11 +78,19 @@ export const postgresFamily: SqlFamily = {
 
   async claimNextRun(db, request: ClaimRequest) {
     if (request.jobNames.length === 0) return null
-    // The quick claim is tried while the runs claimed lately were plain, so a backlog behind
-    // flow control or priorities does not pay for a miss before every claim.
-    const claimed = await claimRun(db, request, lastClaimWasPlain.get(db) !== false)
-    if (claimed) lastClaimWasPlain.set(db, claimed.plain)
-    return claimed?.row ?? null
+    // Two claimers can pick pending runs of one concurrency key at the same instant, and
+    // take the same free slot: the unique index over (key, slot) of running runs lets one
+    // through and the other looks again, now seeing that slot taken. A throttled run found
+    // without a free start is moved to its slot by the database, and the claimer looks again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await claimOnce(db, request)
+        if (outcome !== 'moved') return outcome
+        if (attempt >= CLAIM_ATTEMPTS) return null
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
+      }
+    }
   },
 
   async commitStep(db, lease: Lease, step: NewStep) {
@@ -191,60 +199,19 @@ export const postgresFamily: SqlFamily = {
   },
 }
 
-/** Whether the last run claimed through a Kysely instance had no flow control or priority. */
-const lastClaimWasPlain = new WeakMap<Kysely<Database>, boolean>()
-
-/**
- * One claim: the quick statement first when `tryQuick`, the full one when it takes nothing.
- * Exported for the test that holds the two to the same choices.
- */
-export async function claimRun(
-  db: Kysely<Database>,
-  request: ClaimRequest,
-  tryQuick: boolean,
-): Promise<{ row: ClaimedRow; plain: boolean; quick: boolean } | null> {
-  const values: ClaimValues = {
+async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimOutcome> {
+  const result = await claimStatement(db, {
     owner: request.owner,
     jobNames: [...request.jobNames],
     now: request.now,
     staleSeconds: request.staleThreshold / 1000,
-  }
-  if (tryQuick) {
-    // It never meets a keyed or throttled pending run, so it never moves one or races for a slot.
-    const quick = (await quickClaimStatement(db, values)).rows[0]
-    if (quick && quick.id !== null) {
-      const { declined: _declined, ...row } = quick
-      return { ...claimedRow(row), quick: true }
-    }
-    if (quick?.declined === false) return null
-  }
-  // Two claimers can pick pending runs of one concurrency key at the same instant, and
-  // take the same free slot: the unique index over (key, slot) of running runs lets one
-  // through and the other looks again, now seeing that slot taken. A throttled run found
-  // without a free start is moved to its slot by the database, and the claimer looks again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const row = (await claimStatement(db, values)).rows[0]
-      if (!row) return null
-      if (row.status === 'running') return { ...claimedRow(row), quick: false }
-      if (attempt >= CLAIM_ATTEMPTS) return null
-    } catch (error) {
-      if (!isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
-    }
-  }
-}
-
-/** What a claim statement returns: the claimed row, and what it takes to judge it. */
-type ClaimReturn = ClaimedRow & { status: string; priority: number | null }
-
-/** The quick claim's one row: a claimed run's, or nulls and whether the full claim must look. */
-type QuickClaimReturn = ClaimReturn & { declined: boolean | null }
-
-function claimedRow({ status: _status, priority, ...row }: ClaimReturn) {
-  return {
-    row,
-    plain: row.concurrency_key === null && row.throttle_key === null && priority === null,
-  }
+  })
+  const row = result.rows[0]
+  if (!row) return null
+  // A throttled run whose start slots were all taken comes back pending, moved to its slot.
+  if (row.status !== 'running') return 'moved'
+  const { status: _status, ...claimed } = row
+  return claimed
 }
 
 /** The claim's values; its text is the same for every claim, compiled once. */
@@ -255,135 +222,37 @@ interface ClaimValues {
   staleSeconds: number
 }
 
-/**
- * Conditions the claim's candidate scans filter on, hidden from the planner's estimates: on a
- * table without statistics it takes `status = 'pending'` to hold for 0.5 % of rows and each
- * filter for another 0.5 %, expects no row to pass, and prefers collecting every pending run
- * (a bitmap of the claimable index ANDed with the job-name index) and sorting them to the walk
- * of the claimable index in order that stops at the first: 17 ms per claim at 20,000 pending
- * runs, against 0.1 ms. Inside a CASE the filter counts for one half and no index can serve
- * it: the ordered walk wins from about a thousand pending runs on, statistics or none. Below
- * that the planner may still sort them, then a few hundred rows (0.4 ms at 200). Only a plan
- * with sorting disabled (a function's SET enable_sort) would rule that out.
- */
-function opaque(condition: RawBuilder<unknown>) {
-  return sql`CASE WHEN ${condition} THEN true ELSE false END`
-}
-
-/** The abandoned run a claim takes first: the one whose heartbeat stopped longest ago. */
-function staleRun(slot: Slots<ClaimValues>) {
-  return sql`SELECT id FROM durably_runs
+const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: string }>(
+  (db, slot) => {
+    const jobNames = sql`${slot('jobNames')}::text[]`
+    // What is due is judged by the instance's clock, which on PostgreSQL follows the
+    // database's (src/clock.ts) and orders this process's own writes: a run it has just
+    // stored is never taken for not yet due, as it could be by now(), read on the server a
+    // hair before the client's reading of it. What is stale is judged by now() itself.
+    const now = sql`${slot('now')}::timestamptz`
+    // Runs with a priority are ordered by their rank (due time minus the head start) through
+    // their own partial index, read up to now plus the largest head start (no due run ranks
+    // later), the others by due time; the better of the two first admissible
+    // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
+    // its own CTE.
+    const pending = (branch: 'plain' | 'ranked') => {
+      const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
+      return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
+      WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
+        AND candidate.job_name = ANY(${jobNames})
+        AND candidate.priority ${sql.raw(branch === 'ranked' ? 'IS NOT NULL' : 'IS NULL')}
+        ${branch === 'ranked' ? sql`AND candidate.claim_rank <= ${now} + make_interval(secs => ${MAX_PRIORITY})` : sql``}
+        AND ${admissible('candidate', now, postgresThrottleTaken)}
+      ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
+    }
+    return sql<ClaimedRow & { status: string }>`
+    WITH stale AS (
+      SELECT id FROM durably_runs
       WHERE status = 'running'
         AND heartbeat_at < now() - make_interval(secs => ${slot('staleSeconds')})
-        AND ${opaque(sql`job_name = ANY(${slot('jobNames')}::text[])`)}
-      ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED`
-}
-
-/** What every claim sets on the run it takes (the full claim adds the concurrency slot). */
-function claimSet(slot: Slots<ClaimValues>, now: RawBuilder<unknown>) {
-  return sql`status = 'running',
-        lease_owner = ${slot('owner')},
-        lease_generation = run.lease_generation + 1,
-        heartbeat_at = ${now},
-        started_at = COALESCE(run.started_at, ${now}),
-        updated_at = ${now},
-        attempt = ${nextAttempt('run', {
-          kind: sql`run.wait_for ->> 'kind'`,
-          step: sql`run.wait_for ->> 'step'`,
-        })}`
-}
-
-const claimReturning = sql`RETURNING run.id, run.job_name, run.payload::text AS payload,
-  run.lease_generation, run.idempotency_key, run.wait_for::text AS wait_for, run.attempt,
-  run.status, run.concurrency_key, run.concurrency_limit, run.throttle_key, run.throttle_limit,
-  run.throttle_period, run.started_at, run.priority`
-
-/**
- * The quick claim, for what most claims find: an abandoned run, else the due pending run
- * first in line when it has no concurrency key, no throttle and no priority, and no run with
- * a priority is due (one might rank ahead). It takes exactly the run the full claim would, or
- * nothing; `declined` says whether the full claim might find one (a run is due that this one
- * may not judge), so an empty queue costs one statement, not two. PostgreSQL parses and plans
- * every statement Kysely sends, and the full claim's flow-control subqueries take longer to
- * plan than this whole statement takes to run.
- */
-const quickClaimStatement = compiledStatement<ClaimValues, QuickClaimReturn>((db, slot) => {
-  const jobNames = sql`${slot('jobNames')}::text[]`
-  const now = sql`${slot('now')}::timestamptz`
-  return sql<QuickClaimReturn>`
-    WITH stale AS (${staleRun(slot)}),
-    first AS (
-      SELECT id, concurrency_key, throttle_key FROM durably_runs
-      WHERE status = 'pending' AND available_at <= ${now}
-        AND ${opaque(sql`job_name = ANY(${jobNames}) AND priority IS NULL`)}
-      ORDER BY available_at, id LIMIT 1
-    ),
-    -- Only a plain run is locked: a keyed run locked here, however briefly, would be skipped
-    -- by the trigger that parks its key's runs (SKIP LOCKED), and stay unparked. A first run
-    -- that another claimer holds is not taken either: the full claim skips it.
-    head AS (
-      SELECT run.id FROM durably_runs AS run, first
-      WHERE run.id = first.id AND run.status = 'pending'
-        AND first.concurrency_key IS NULL AND first.throttle_key IS NULL
-      FOR UPDATE OF run SKIP LOCKED
-    ),
-    ranked AS (
-      SELECT EXISTS (SELECT 1 FROM durably_runs AS ranked
-        WHERE ranked.status = 'pending' AND ranked.priority IS NOT NULL
-          AND ranked.claim_rank <= ${now} + make_interval(secs => ${MAX_PRIORITY})
-          AND ranked.available_at <= ${now}
-          AND ${opaque(sql`ranked.job_name = ANY(${jobNames})`)}) AS due
-    ),
-    candidate AS (
-      (SELECT id FROM stale)
-      UNION ALL
-      (SELECT head.id FROM head, ranked WHERE NOT ranked.due)
-      LIMIT 1
-    ),
-    claimed AS (
-      UPDATE durably_runs AS run
-      SET ${claimSet(slot, now)}
-      FROM candidate
-      WHERE run.id = candidate.id
-      ${claimReturning}
-    )
-    SELECT claimed.*,
-      claimed.id IS NULL AND (EXISTS (SELECT 1 FROM first) OR (SELECT due FROM ranked)) AS declined
-    FROM (VALUES (1)) AS one LEFT JOIN claimed ON true`.compile(db)
-})
-
-/** The full claim: flow control and priorities, after an abandoned run. */
-const claimStatement = compiledStatement<ClaimValues, ClaimReturn>((db, slot) => {
-  const jobNames = sql`${slot('jobNames')}::text[]`
-  // What is due is judged by the instance's clock, which on PostgreSQL follows the
-  // database's (src/clock.ts) and orders this process's own writes: a run it has just
-  // stored is never taken for not yet due, as it could be by now(), read on the server a
-  // hair before the client's reading of it. What is stale is judged by now() itself.
-  const now = sql`${slot('now')}::timestamptz`
-  // Runs with a priority are ordered by their rank (due time minus the head start) through
-  // their own partial index, read up to now plus the largest head start (no due run ranks
-  // later), the others by due time; the better of the two first admissible
-  // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
-  // its own CTE.
-  const pending = (branch: 'plain' | 'ranked') => {
-    const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
-    return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
-      WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
-        ${
-          branch === 'ranked'
-            ? // Stated outside the CASE: it is the ranked index's predicate.
-              sql`AND candidate.priority IS NOT NULL
-                AND candidate.claim_rank <= ${now} + make_interval(secs => ${MAX_PRIORITY})`
-            : sql``
-        }
-        AND ${opaque(sql`candidate.job_name = ANY(${jobNames})
-          ${branch === 'plain' ? sql`AND candidate.priority IS NULL` : sql``}
-          AND ${admissible('candidate', now, postgresThrottleTaken)}`)}
-      ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
-  }
-  return sql<ClaimReturn>`
-    WITH stale AS (${staleRun(slot)}),
-    plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),
+        AND job_name = ANY(${jobNames})
+      ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
+    ), plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),
     candidate AS (
       -- A stale run is recovered before a new one starts.
       (SELECT id FROM stale)
@@ -393,13 +262,26 @@ const claimStatement = compiledStatement<ClaimValues, ClaimReturn>((db, slot) =>
       LIMIT 1
     )
     UPDATE durably_runs AS run
-    SET ${claimSet(slot, now)},
+    SET status = 'running',
+        lease_owner = ${slot('owner')},
+        lease_generation = run.lease_generation + 1,
+        heartbeat_at = ${now},
+        started_at = COALESCE(run.started_at, ${now}),
+        updated_at = ${now},
+        attempt = ${nextAttempt('run', {
+          kind: sql`run.wait_for ->> 'kind'`,
+          step: sql`run.wait_for ->> 'step'`,
+        })},
         concurrency_slot = CASE WHEN run.status = 'running' OR run.concurrency_key IS NULL
           THEN run.concurrency_slot ELSE ${freeSlot('run')} END
     FROM candidate
     WHERE run.id = candidate.id
-    ${claimReturning}`.compile(db)
-})
+    RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
+              run.idempotency_key, run.wait_for::text AS wait_for, run.attempt, run.status,
+              run.concurrency_key, run.concurrency_limit, run.throttle_key, run.throttle_limit,
+              run.throttle_period, run.started_at`.compile(db)
+  },
+)
 
 /** A step's row and the lease it is written under. */
 type StepValues = NewStep & { leaseRunId: string; generation: number }
@@ -418,6 +300,9 @@ const commitStepStatement = compiledStatement<StepValues>((db, slot) =>
              ${slot('error')}, ${slot('startedAt')}::timestamptz, ${slot('completedAt')}::timestamptz
       FROM lease`.compile(db),
 )
+
+/** What one claim statement did: took a run, found none, or moved a throttled run instead. */
+type ClaimOutcome = ClaimedRow | null | 'moved'
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown })?.code === '23505'
