@@ -4,7 +4,7 @@
  * Our drivers prepare every statement anew, and planning the full claim (flow control and
  * priorities) costs more than running it, so a quick statement for plain runs goes first.
  */
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 import { MAX_PRIORITY } from '../flow.js'
 import { compiledStatement, type Slots } from './compiled.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
@@ -138,6 +138,16 @@ function jobNameList(slot: Slots<ClaimValues>, shape: ClaimValues) {
   return sql.join(Array.from({ length: shape.jobs }, (_, index) => sql`${slot(`job${index}`)}`))
 }
 
+/** A claim statement's shape: how many job names, whether staleness is judged, how many live owners. */
+function claimShape(values: ClaimValues): string {
+  return `${values.jobs}:${values.staleBefore === null}:${values.alive}`
+}
+
+/** No due run with a priority ranks later than this: the largest head start from now. */
+function rankHorizon(now: RawBuilder<unknown>) {
+  return sql`strftime('%Y-%m-%dT%H:%M:%fZ', ${now}, ${`+${MAX_PRIORITY} seconds`})`
+}
+
 /** The abandoned run a claim takes first: the one whose heartbeat stopped longest ago. */
 function abandonedRun(slot: Slots<ClaimValues>, shape: ClaimValues) {
   return sql`(SELECT id FROM durably_runs
@@ -154,11 +164,10 @@ function abandonedRun(slot: Slots<ClaimValues>, shape: ClaimValues) {
  * client runs it, and planning the full claim's flow-control subqueries cost more than its
  * execution; this one plans in about half the time.
  */
-const quickClaimStatement = compiledStatement<ClaimValues, CompactClaim>(
-  (db, slot, shape) => {
-    const now = sql`${slot('now')}`
-    const jobNames = jobNameList(slot, shape)
-    return sql<CompactClaim>`
+const quickClaimStatement = compiledStatement<ClaimValues, CompactClaim>((db, slot, shape) => {
+  const now = sql`${slot('now')}`
+  const jobNames = jobNameList(slot, shape)
+  return sql<CompactClaim>`
       UPDATE durably_runs
       SET ${claimSet(slot)}
       WHERE id = COALESCE(${abandonedRun(slot, shape)},
@@ -170,11 +179,9 @@ const quickClaimStatement = compiledStatement<ClaimValues, CompactClaim>(
         AND NOT EXISTS (SELECT 1 FROM durably_runs INDEXED BY durably_runs_ranked
           WHERE status = 'pending' AND available_at <= ${now}
             AND +job_name IN (${jobNames}) AND priority IS NOT NULL
-            AND claim_rank <= strftime('%Y-%m-%dT%H:%M:%fZ', ${now}, ${`+${MAX_PRIORITY} seconds`}))
+            AND claim_rank <= ${rankHorizon(now)})
       ${compactReturning}`.compile(db)
-  },
-  (values) => `${values.jobs}:${values.staleBefore === null}:${values.alive}`,
-)
+}, claimShape)
 
 /**
  * Whether the full claim could take anything after the quick one took nothing: a due pending
@@ -193,38 +200,37 @@ const claimableStatement = compiledStatement<ClaimValues, { found: number }>(
  * The claim, compiled once per shape: the number of job names, whether stale runs are looked
  * for at all (`staleBefore`), and whether (and among how many live owners) liveness is known.
  */
-const claimStatement = compiledStatement<ClaimValues, CompactClaim>(
-  (db, slot, shape) => {
-    const jobNames = jobNameList(slot, shape)
-    const now = sql`${slot('now')}`
-    // Runs with a priority are ordered by their rank (due time minus the head start) through
-    // their own partial index, read up to now plus the largest head start (a due run's rank
-    // is never later, and parked or sleeping runs lie beyond); the others by due time. Each branch yields its first
-    // admissible run and the better of the two is taken, so runs without a priority pay one
-    // empty index probe for the feature.
-    const pending = (branch: 'plain' | 'ranked') => {
-      const ranked = branch === 'ranked'
-      return sql`SELECT * FROM (SELECT candidate.id AS id,
+const claimStatement = compiledStatement<ClaimValues, CompactClaim>((db, slot, shape) => {
+  const jobNames = jobNameList(slot, shape)
+  const now = sql`${slot('now')}`
+  // Runs with a priority are ordered by their rank (due time minus the head start) through
+  // their own partial index, read up to now plus the largest head start (a due run's rank
+  // is never later, and parked or sleeping runs lie beyond); the others by due time. Each branch yields its first
+  // admissible run and the better of the two is taken, so runs without a priority pay one
+  // empty index probe for the feature.
+  const pending = (branch: 'plain' | 'ranked') => {
+    const ranked = branch === 'ranked'
+    return sql`SELECT * FROM (SELECT candidate.id AS id,
             ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')} AS rank
           FROM durably_runs AS candidate
           INDEXED BY ${sql.raw(ranked ? 'durably_runs_ranked' : 'durably_runs_claimable')}
           WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
             AND +candidate.job_name IN (${jobNames})
             AND candidate.priority ${sql.raw(ranked ? 'IS NOT NULL' : 'IS NULL')}
-            ${ranked ? sql`AND candidate.claim_rank <= strftime('%Y-%m-%dT%H:%M:%fZ', ${now}, ${`+${MAX_PRIORITY} seconds`})` : sql``}
+            ${ranked ? sql`AND candidate.claim_rank <= ${rankHorizon(now)}` : sql``}
             AND ${admissible('candidate', now, sqliteThrottleTaken)}
           ORDER BY ${sql.ref(ranked ? 'candidate.claim_rank' : 'candidate.available_at')}, candidate.id
           LIMIT 1)`
-    }
-    // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
-    // come first, then the pending run due first that may start (its concurrency key has a
-    // free slot, its throttle key a free start), through partial indexes of pending runs:
-    // runs sleeping into the future, or parked behind a full key, are beyond the range and
-    // cost nothing. Without statistics SQLite's planner prefers the status index and sorts
-    // every pending row (593x slower beside 1M sleeping runs), so indexes are named:
-    // INDEXED BY. Neither subquery touches terminal rows: the unary `+` keeps SQLite from
-    // choosing the job_name index, which would walk every finished run.
-    return sql<CompactClaim>`
+  }
+  // COALESCE evaluates lazily: abandoned runs (an index range on status, heartbeat_at)
+  // come first, then the pending run due first that may start (its concurrency key has a
+  // free slot, its throttle key a free start), through partial indexes of pending runs:
+  // runs sleeping into the future, or parked behind a full key, are beyond the range and
+  // cost nothing. Without statistics SQLite's planner prefers the status index and sorts
+  // every pending row (593x slower beside 1M sleeping runs), so indexes are named:
+  // INDEXED BY. Neither subquery touches terminal rows: the unary `+` keeps SQLite from
+  // choosing the job_name index, which would walk every finished run.
+  return sql<CompactClaim>`
       UPDATE durably_runs
       SET ${claimSet(slot)},
           concurrency_slot = CASE WHEN status = 'running' OR concurrency_key IS NULL
@@ -234,9 +240,7 @@ const claimStatement = compiledStatement<ClaimValues, CompactClaim>(
           ORDER BY rank, id LIMIT 1)
       )
       ${compactReturning}`.compile(db)
-  },
-  (values) => `${values.jobs}:${values.staleBefore === null}:${values.alive}`,
-)
+}, claimShape)
 
 /** Which running runs are abandoned: stale, or (where liveness is known) owned by nobody alive. */
 function abandoned(slot: Slots<ClaimValues>, shape: ClaimValues) {
