@@ -6,17 +6,11 @@
  * the store calls `recover()` after a busy error, then re-applies its per-connection pragmas.
  *
  * It reaches into `connection.client`, a field libSQL's Kysely connection does not document:
- * a dialect without it is wrapped harmlessly (`recover()` then answers false). The driver is
- * a class forwarding every Driver method, optional savepoints included, so `durably.db`
- * keeps all of Kysely's transaction features.
+ * a dialect without it is wrapped harmlessly (`recover()` then answers false). Every other
+ * driver call is forwarded unchanged.
  */
-import type {
-  DatabaseConnection,
-  Dialect,
-  Driver,
-  QueryCompiler,
-  TransactionSettings,
-} from 'kysely'
+import type { DatabaseConnection, Dialect, Driver } from 'kysely'
+import { ForwardingDriver } from './forwarding-driver.js'
 
 interface Reconnectable {
   reconnect(): Promise<void> | void
@@ -41,75 +35,18 @@ export function withLibsqlRecovery(dialect: Dialect): RecoverableDialect {
   }
 }
 
-class RecoveringDriver implements Driver {
-  readonly #inner: Driver
+class RecoveringDriver extends ForwardingDriver {
   readonly #clients: Set<Reconnectable>
 
   constructor(inner: Driver, clients: Set<Reconnectable>) {
-    this.#inner = inner
+    super(inner)
     this.#clients = clients
   }
 
-  init(): Promise<void> {
-    return this.#inner.init()
-  }
-
-  async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.#inner.acquireConnection()
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await this.inner.acquireConnection()
     const client = (connection as { client?: Partial<Reconnectable> }).client
     if (client && typeof client.reconnect === 'function') this.#clients.add(client as Reconnectable)
     return connection
   }
-
-  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    return this.#inner.beginTransaction(connection, settings)
-  }
-
-  commitTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.#inner.commitTransaction(connection)
-  }
-
-  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.#inner.rollbackTransaction(connection)
-  }
-
-  async savepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler['compileQuery'],
-  ): Promise<void> {
-    if (!this.#inner.savepoint) throw unsupported('savepoint')
-    return this.#inner.savepoint(connection, name, compileQuery)
-  }
-
-  async rollbackToSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler['compileQuery'],
-  ): Promise<void> {
-    if (!this.#inner.rollbackToSavepoint) throw unsupported('rollbackToSavepoint')
-    return this.#inner.rollbackToSavepoint(connection, name, compileQuery)
-  }
-
-  async releaseSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler['compileQuery'],
-  ): Promise<void> {
-    if (!this.#inner.releaseSavepoint) throw unsupported('releaseSavepoint')
-    return this.#inner.releaseSavepoint(connection, name, compileQuery)
-  }
-
-  releaseConnection(connection: DatabaseConnection): Promise<void> {
-    return this.#inner.releaseConnection(connection)
-  }
-
-  destroy(): Promise<void> {
-    return this.#inner.destroy()
-  }
-}
-
-// The same words Kysely uses when a driver lacks the method, so behaviour matches unwrapped.
-function unsupported(method: string): Error {
-  return new Error(`The \`${method}\` method is not supported by this driver`)
 }
