@@ -315,6 +315,17 @@ migrations.push({
   },
 })
 
+/**
+ * Version 5: on PostgreSQL, a claim re-checks its run's concurrency key under the key's lock
+ * and parks the run instead of starting it when the key filled after the claim chose it (see
+ * postgres-flow.ts). SQLite needs nothing: its claims and parking are serialised by its one
+ * writer.
+ */
+migrations.push({
+  version: 5,
+  async up() {},
+})
+
 export async function migrate(db: Kysely<Database>, family: SqlFamily): Promise<void> {
   await family.withMigrationLock(db, async (locked) => {
     await locked.schema

@@ -12,7 +12,7 @@ import { compiledStatement } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
-import { postgresFlowSchema, postgresThrottleTaken } from './postgres-flow.js'
+import { postgresFlowSchema, postgresKeyAdmission, postgresThrottleTaken } from './postgres-flow.js'
 import { insertedRunValues } from './rows.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -53,6 +53,7 @@ export const postgresFamily: SqlFamily = {
   async extraSchema(db, version) {
     if (version === 3) return wakeTriggers(db)
     if (version === 4) return postgresFlowSchema(db)
+    if (version === 5) return postgresKeyAdmission(db)
     if (version !== 1) return
     // Work appears through inserts, retries (back to pending) and a running run with a
     // concurrency key ending (its waiting siblings become claimable). The database announces

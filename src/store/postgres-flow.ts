@@ -22,6 +22,15 @@ const THROTTLE_LOCK_CLASS = 72_434
 const throttleWait = sql.raw(`json_build_object('kind', 'throttle', 'key', NEW.throttle_key,
   'until', to_char(next_free AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`)
 
+/** Takes the advisory lock of a concurrency key (PL/pgSQL). */
+const lockKey = (key: string) =>
+  sql.raw(`PERFORM pg_advisory_xact_lock(${CONCURRENCY_LOCK_CLASS}, hashtext(${key}));`)
+
+/** How many runs of a concurrency key are running (PL/pgSQL). */
+const running = (key: string) =>
+  sql.raw(`(SELECT COUNT(*) FROM durably_runs AS busy
+    WHERE busy.status = 'running' AND busy.concurrency_key = ${key})`)
+
 export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
   await sql`ALTER TABLE durably_runs ADD COLUMN IF NOT EXISTS claim_rank timestamptz`.execute(db)
   // BEFORE triggers fire in name order: the rank is computed last (the z_), after a throttle
@@ -42,11 +51,6 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
   await sql`CREATE INDEX IF NOT EXISTS durably_runs_ranked ON durably_runs (claim_rank, id)
     WHERE status = 'pending' AND priority IS NOT NULL`.execute(db)
 
-  const lockKey = (key: string) =>
-    sql.raw(`PERFORM pg_advisory_xact_lock(${CONCURRENCY_LOCK_CLASS}, hashtext(${key}));`)
-  const running = (key: string) =>
-    sql.raw(`(SELECT COUNT(*) FROM durably_runs AS busy
-      WHERE busy.status = 'running' AND busy.concurrency_key = ${key})`)
   const never = sql.lit(NEVER)
 
   await sql`
@@ -189,6 +193,42 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
     FOR EACH ROW WHEN (NEW.throttle_key IS NOT NULL) EXECUTE FUNCTION durably_throttle_insert()`.execute(
     db,
   )
+}
+
+/**
+ * A claim chooses its run, and locks it, in its own snapshot: the run's key may fill in
+ * between (another claim committing), and the parking that claim's trigger does skips the row
+ * this claim holds. That run would then stay unparked, claimable only once a slot frees and
+ * ahead of runs parked before it. So a claim re-checks its run's key under the key's lock, in
+ * a fresh snapshot, before it starts the run: when the key is full the claim parks the run
+ * instead (it comes back `pending`, and the claimer looks again). Named so that it fires
+ * before the throttle's BEFORE trigger: a parked run takes no throttle start.
+ */
+export async function postgresKeyAdmission(db: Kysely<Database>): Promise<void> {
+  await sql`
+    CREATE OR REPLACE FUNCTION durably_key_admit() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      ${lockKey('NEW.concurrency_key')}
+      IF ${running('NEW.concurrency_key')} >= COALESCE(NEW.concurrency_limit, 1) THEN
+        NEW.status := 'pending';
+        NEW.lease_owner := NULL;
+        NEW.lease_generation := OLD.lease_generation;
+        NEW.heartbeat_at := OLD.heartbeat_at;
+        NEW.started_at := OLD.started_at;
+        NEW.attempt := OLD.attempt;
+        NEW.concurrency_slot := OLD.concurrency_slot;
+        NEW.parked_from := OLD.available_at;
+        NEW.available_at := ${sql.lit(NEVER)}::timestamptz;
+      END IF;
+      RETURN NEW;
+    END
+    $$`.execute(db)
+  await sql`
+    CREATE OR REPLACE TRIGGER durably_runs_key_admit BEFORE UPDATE OF status ON durably_runs
+    FOR EACH ROW WHEN (NEW.status = 'running' AND OLD.status = 'pending'
+      AND NEW.concurrency_key IS NOT NULL)
+    EXECUTE FUNCTION durably_key_admit()`.execute(db)
 }
 
 /** Start slots of the throttle key of `run` still taken at `now` (the claim's check). */
