@@ -3,7 +3,9 @@
  * go, compiled by the database's own Kysely instance the first time it runs there, and from
  * then on executed as the same SQL text with the values put in the placeholders' places.
  * Building and compiling a Kysely query costs more than a fast statement takes to run, and
- * the claim, step commits, heartbeats and completions run once per run or step.
+ * the claim, step commits, heartbeats and completions run once per run or step. Each execution
+ * is marked as a hot statement (`isHotStatement`), so a driver that can keep it prepared on the
+ * server does (PostgreSQL: postgres-prepared.ts).
  */
 import { CompiledQuery, type Kysely, type QueryResult } from 'kysely'
 import type { Database } from './schema.js'
@@ -50,8 +52,21 @@ export function compiledStatement<P extends object, R = unknown>(
       compiled = compile(build(db, placeholder as Slots<P>, values))
       shapes.set(shape, compiled)
     }
-    return db.executeQuery<R>(CompiledQuery.raw(compiled.sql, compiled.bind(values)))
+    return db.executeQuery<R>(hot(CompiledQuery.raw(compiled.sql, compiled.bind(values))))
   }
+}
+
+const HOT = Symbol('durably.hotStatement')
+
+function hot<R>(query: CompiledQuery<R>): CompiledQuery<R> {
+  // Kysely freezes a compiled query; the mark goes on a copy, which Kysely hands to the
+  // driver's connection as it is.
+  return { ...query, [HOT]: true } as CompiledQuery<R>
+}
+
+/** Whether a query a driver is asked to run is one of the compiled hot statements. */
+export function isHotStatement(query: CompiledQuery<unknown>): boolean {
+  return (query as { [HOT]?: boolean })[HOT] === true
 }
 
 const MAX_SHAPES = 64

@@ -1,8 +1,9 @@
 /**
  * Opening the storage layer for a dialect: decide its SQL family, wrap libSQL's driver for
- * busy recovery, build the Kysely instance and the store (statements, then the layer that
- * turns driver failures into `DatabaseError`s), and describe how to listen for work where
- * the family can, and what the storage is (`describeStorage`, for the volatile-storage warning).
+ * busy recovery and PostgreSQL's for prepared hot statements, build the Kysely instance and
+ * the store (statements, then the layer that turns driver failures into `DatabaseError`s),
+ * and describe how to listen for work where the family can, and what the storage is
+ * (`describeStorage`, for the volatile-storage warning).
  * `createDurably` imports nothing else from store/ but types.
  */
 import { type Dialect, type Driver, Kysely } from 'kysely'
@@ -18,6 +19,7 @@ import {
   listenForWork,
   type WorkListener,
 } from './postgres-listener.js'
+import { withPreparedStatements } from './postgres-prepared.js'
 import { withDatabaseErrors } from './resilient.js'
 import type { Database } from './schema.js'
 import { sqliteFamily } from './sqlite-family.js'
@@ -65,7 +67,8 @@ export function openStore(dialect: Dialect, options: OpenStoreOptions): OpenedSt
   if (pool) guardPoolConnections(pool)
   const observed = family === sqliteFamily ? observeDriver(dialect) : undefined
   const recoverable = observed ? withLibsqlRecovery(observed.dialect) : undefined
-  const db = new Kysely<Database>({ dialect: recoverable ?? dialect })
+  const prepared = family === postgresFamily ? withPreparedStatements(dialect) : dialect
+  const db = new Kysely<Database>({ dialect: recoverable ?? prepared })
   const recover = async () => {
     if (recoverable && (await recoverable.recover())) await family.prepare(db)
   }

@@ -13,6 +13,7 @@ import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
 import { postgresFlowSchema, postgresKeyAdmission, postgresThrottleTaken } from './postgres-flow.js'
+import { isPreparedStatementLost } from './postgres-prepared.js'
 import { insertedRunValues } from './rows.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
 import type { ClaimRequest, Lease, NewRun, NewStep, Suspension } from './store.js'
@@ -182,9 +183,10 @@ export const postgresFamily: SqlFamily = {
   },
 
   isBusy(error) {
-    // serialization_failure and deadlock_detected: the statement can simply be tried again.
+    // serialization_failure and deadlock_detected: the statement can simply be tried again;
+    // so can a prepared statement the server refused before running it (now sent as text).
     const code = (error as { code?: unknown })?.code
-    return code === '40001' || code === '40P01'
+    return code === '40001' || code === '40P01' || isPreparedStatementLost(error)
   },
 
   isConnectionLost(error) {
