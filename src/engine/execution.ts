@@ -8,7 +8,7 @@ import { errorMessage, NonRetriableError, NotFoundError, SerializationError } fr
 import { parseWithSchema } from '../job.js'
 import type { RetryPolicy } from '../retry-policy.js'
 import { roundTrip } from '../serialize.js'
-import type { ClaimedRun } from '../store/store.js'
+import type { ClaimedRun, ClaimRequest, Lease } from '../store/store.js'
 import type { WaitingFor } from '../types.js'
 import { isRetriable, retryDelay } from './attempts.js'
 import { type ExecutionControl, ShutdownRequested, type StopReason } from './control.js'
@@ -16,10 +16,23 @@ import { type Core, isoNow, reportError } from './core.js'
 import { engineQuery, persist } from './persist.js'
 import { createStepContext } from './step.js'
 
+/**
+ * The worker's offer to claim its next run in the statement that completes this one (where
+ * the store can): `request` answers the claim to carry, or null for none; what that claim
+ * brought back is left in `next` (a run to execute, or `claimAgain` when a claim could still
+ * find one), for the worker to take once this execution is over.
+ */
+export interface Handoff {
+  request(now: string): ClaimRequest | null
+  next: ClaimedRun | null
+  claimAgain: boolean
+}
+
 export async function executeRun(
   core: Core,
   claimed: ClaimedRun,
   control: ExecutionControl,
+  handoff?: Handoff,
 ): Promise<void> {
   const { run, lease } = claimed
   const jobName = run.jobName
@@ -81,7 +94,7 @@ export async function executeRun(
         )
       : result
     const { json, value } = roundTrip(output, `Output of job "${jobName}"`)
-    if (!(await settle((now) => core.store.completeRun(lease, json, now)))) return
+    if (!(await settle((now) => complete(core, lease, json, now, handoff)))) return
     core.emitter.emit({
       type: 'run:complete',
       runId: run.id,
@@ -198,4 +211,22 @@ async function keepRunAttempt(
 function stopReasonOf(control: ExecutionControl, error: unknown): StopReason | undefined {
   if (control.signal.aborted || control.reason === 'suspended') return control.reason
   return error instanceof ShutdownRequested ? 'shutdown' : undefined
+}
+
+/** The completion, carrying the worker's next claim when it offers one and the store can. */
+async function complete(
+  core: Core,
+  lease: Lease,
+  output: string | null,
+  now: string,
+  handoff: Handoff | undefined,
+): Promise<boolean> {
+  const request = core.store.completeRunAndClaim ? handoff?.request(now) : null
+  if (!handoff || !request || !core.store.completeRunAndClaim) {
+    return core.store.completeRun(lease, output, now)
+  }
+  const outcome = await core.store.completeRunAndClaim(lease, output, request)
+  handoff.next = outcome.next
+  handoff.claimAgain = outcome.claimAgain
+  return outcome.completed
 }

@@ -45,6 +45,17 @@ export interface SqlFamily {
   /** DDL that is not portable: delete cascades, for example. */
   extraSchema(db: Kysely<Database>, version: number): Promise<void>
   claimNextRun(db: Kysely<Database>, request: ClaimRequest): Promise<ClaimedRow | null>
+  /**
+   * Complete a run without a concurrency key and claim the next in one statement, where the
+   * family can (`RunQueue.completeRunAndClaim`). `'collided'` when the claim met another on a
+   * concurrency slot: the statement did nothing, and the completion goes alone.
+   */
+  completeAndClaim?(
+    db: Kysely<Database>,
+    lease: Lease,
+    output: string | null,
+    request: ClaimRequest,
+  ): Promise<{ completed: boolean; next: ClaimedRow | null; claimAgain: boolean } | 'collided'>
   commitStep(db: Kysely<Database>, lease: Lease, step: NewStep): Promise<boolean>
   suspendRun(db: Kysely<Database>, lease: Lease, suspension: Suspension): Promise<boolean>
   /**

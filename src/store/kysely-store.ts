@@ -27,7 +27,7 @@ import {
   rowToRun,
   rowToStep,
 } from './rows.js'
-import { type Database, FREES_SLOT, NO_WAIT } from './schema.js'
+import { type ClaimedRow, type Database, FREES_SLOT, NO_WAIT } from './schema.js'
 import type {
   ClaimedRun,
   ClaimRequest,
@@ -440,18 +440,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
 
     async claimNextRun(request: ClaimRequest): Promise<ClaimedRun | null> {
       const row = await family.claimNextRun(db, request)
-      if (!row) return null
-      return {
-        run: { id: row.id, jobName: row.job_name, idempotencyKey: row.idempotency_key ?? null },
-        lease: {
-          runId: row.id,
-          generation: Number(row.lease_generation),
-          ...(row.concurrency_key !== null ? { keyed: true } : {}),
-        },
-        payload: decodeJsonText(row.payload, () => `Run ${row.id}: the stored payload`),
-        resumedWait: resumedWaitOf(row.wait_for),
-        attempt: Number(row.attempt ?? 1),
-      }
+      return row ? claimedRun(row) : null
     },
 
     heartbeat: (lease, now) => heartbeat(lease, { now }),
@@ -462,6 +451,23 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       saveProgress(lease, { progress: JSON.stringify(progress), now }),
 
     completeRun: (lease, output, now) => completeRun(lease, { output, now }),
+
+    ...(family.completeAndClaim
+      ? {
+          async completeRunAndClaim(lease: Lease, output: string | null, request: ClaimRequest) {
+            const alone = async () => ({
+              completed: await completeRun(lease, { output, now: request.now }),
+              next: null,
+              claimAgain: true,
+            })
+            // A keyed run's end wakes its parked runs, which this claim's snapshot cannot see.
+            if (lease.keyed) return alone()
+            const outcome = await family.completeAndClaim?.(db, lease, output, request)
+            if (!outcome || outcome === 'collided') return alone()
+            return { ...outcome, next: outcome.next ? claimedRun(outcome.next) : null }
+          },
+        }
+      : {}),
 
     failRun: (lease, error, now) => failRun(lease, { error, now }),
 
@@ -604,6 +610,21 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
 }
 
 /** The wait a claimed run was suspended in; unreadable JSON just means none to resume. */
+/** What the engine needs of a claimed row to execute it. */
+function claimedRun(row: ClaimedRow): ClaimedRun {
+  return {
+    run: { id: row.id, jobName: row.job_name, idempotencyKey: row.idempotency_key ?? null },
+    lease: {
+      runId: row.id,
+      generation: Number(row.lease_generation),
+      ...(row.concurrency_key !== null ? { keyed: true } : {}),
+    },
+    payload: decodeJsonText(row.payload, () => `Run ${row.id}: the stored payload`),
+    resumedWait: resumedWaitOf(row.wait_for),
+    attempt: Number(row.attempt ?? 1),
+  }
+}
+
 function resumedWaitOf(text: unknown): WaitingFor | null {
   const decoded = decodeJsonText(text, () => 'wait')
   return decoded.ok && decoded.value !== null && typeof decoded.value === 'object'

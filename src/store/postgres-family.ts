@@ -8,7 +8,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import { MAX_PRIORITY } from '../flow.js'
-import { compiledStatement } from './compiled.js'
+import { compiledStatement, type Slots } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
@@ -92,6 +92,30 @@ export const postgresFamily: SqlFamily = {
       } catch (error) {
         if (!isUniqueViolation(error) || attempt >= CLAIM_ATTEMPTS) throw error
       }
+    }
+  },
+
+  async completeAndClaim(db, lease: Lease, output: string | null, request: ClaimRequest) {
+    try {
+      const result = await completeAndClaimStatement(db, {
+        owner: request.owner,
+        jobNames: [...request.jobNames],
+        now: request.now,
+        staleSeconds: request.staleThreshold / 1000,
+        runId: lease.runId,
+        generation: lease.generation,
+        output,
+        completedAt: request.now,
+      })
+      const { completed, status, ...row } = result.rows[0] ?? { completed: 0 }
+      const done = Number(completed) === 1
+      if (row.id == null) return { completed: done, next: null, claimAgain: false }
+      // A throttled or key-filled run came back pending, moved or parked: look again.
+      if (status !== 'running') return { completed: done, next: null, claimAgain: true }
+      return { completed: done, next: row as ClaimedRow, claimAgain: false }
+    } catch (error) {
+      if (isUniqueViolation(error)) return 'collided'
+      throw error
     }
   },
 
@@ -241,22 +265,33 @@ interface ClaimValues {
 
 const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: string }>(
   (db, slot) => {
-    const jobNames = sql`${slot('jobNames')}::text[]`
-    // What is due is judged by the instance's clock, which on PostgreSQL follows the
-    // database's (src/clock.ts) and orders this process's own writes: a run it has just
-    // stored is never taken for not yet due, as it could be by now(), read on the server a
-    // hair before the client's reading of it. What is stale is judged by now() itself.
-    const now = sql`${slot('now')}::timestamptz`
-    // Runs with a priority are ordered by their rank (due time minus the head start) through
-    // their own partial index, read up to now plus the largest head start (no due run ranks
-    // later), the others by due time; the better of the two first admissible
-    // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
-    // its own CTE.
-    // The filters no index serves are opaque (`opaque`); the ranked branch's own stay in the
-    // open, as its index's predicate and range.
-    const pending = (branch: 'plain' | 'ranked') => {
-      const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
-      return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
+    const { candidates, claim } = claimParts(slot)
+    return sql<ClaimedRow & { status: string }>`WITH ${candidates} ${claim}`.compile(db)
+  },
+)
+
+/**
+ * The claim as CTEs naming its candidate (`candidates`) and the UPDATE that takes it
+ * (`claim`), so that a completion can carry a claim in its statement. `excluded` is a run the
+ * claim must not recover as abandoned: the one being completed in the same statement.
+ */
+function claimParts(slot: Slots<ClaimValues>, excluded?: RawBuilder<unknown>) {
+  const jobNames = sql`${slot('jobNames')}::text[]`
+  // What is due is judged by the instance's clock, which on PostgreSQL follows the
+  // database's (src/clock.ts) and orders this process's own writes: a run it has just
+  // stored is never taken for not yet due, as it could be by now(), read on the server a
+  // hair before the client's reading of it. What is stale is judged by now() itself.
+  const now = sql`${slot('now')}::timestamptz`
+  // Runs with a priority are ordered by their rank (due time minus the head start) through
+  // their own partial index, read up to now plus the largest head start (no due run ranks
+  // later), the others by due time; the better of the two first admissible
+  // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
+  // its own CTE.
+  // The filters no index serves are opaque (`opaque`); the ranked branch's own stay in the
+  // open, as its index's predicate and range.
+  const pending = (branch: 'plain' | 'ranked') => {
+    const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
+    return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
       WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
         ${
           branch === 'ranked'
@@ -268,13 +303,13 @@ const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: str
           ${branch === 'plain' ? sql`AND candidate.priority IS NULL` : sql``}
           AND ${admissible('candidate', now, postgresThrottleTaken)}`)}
       ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
-    }
-    return sql<ClaimedRow & { status: string }>`
-    WITH stale AS (
+  }
+  const candidates = sql`stale AS (
       SELECT id FROM durably_runs
       WHERE status = 'running'
         AND heartbeat_at < now() - make_interval(secs => ${slot('staleSeconds')})
         AND job_name = ANY(${jobNames})
+        ${excluded ? sql`AND id <> ${excluded}` : sql``}
       ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
     ), plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),
     candidate AS (
@@ -284,7 +319,8 @@ const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: str
       (SELECT id FROM (SELECT id, rank FROM plain UNION ALL SELECT id, rank FROM ranked) AS due
        ORDER BY rank, id LIMIT 1)
       LIMIT 1
-    )
+    )`
+  const claim = sql`
     UPDATE durably_runs AS run
     SET status = 'running',
         lease_owner = ${slot('owner')},
@@ -303,9 +339,41 @@ const claimStatement = compiledStatement<ClaimValues, ClaimedRow & { status: str
     RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,
               run.idempotency_key, run.wait_for::text AS wait_for, run.attempt, run.status,
               run.concurrency_key, run.concurrency_limit, run.throttle_key, run.throttle_limit,
-              run.throttle_period, run.started_at`.compile(db)
-  },
-)
+              run.throttle_period, run.started_at`
+  return { candidates, claim }
+}
+
+/** A completion and the claim it carries. */
+type CompletionValues = ClaimValues & {
+  runId: string
+  generation: number
+  output: string | null
+  completedAt: string
+}
+
+/**
+ * A run without a concurrency key completes, and the next run is claimed, in one statement:
+ * one commit instead of two. The claim sees the table as it was before the completion (one
+ * snapshot), which only matters to the completed run itself: it is excluded.
+ */
+const completeAndClaimStatement = compiledStatement<
+  CompletionValues,
+  { completed: number } & Partial<ClaimedRow & { status: string }>
+>((db, slot) => {
+  const { candidates, claim } = claimParts(slot, sql`${slot('runId')}`)
+  return sql<{ completed: number } & Partial<ClaimedRow & { status: string }>>`
+    WITH done AS (
+      UPDATE durably_runs
+      SET status = 'completed', output = ${slot('output')}::json, error = NULL,
+          wait_for = NULL, wait_event = NULL, wait_correlation = NULL, parked_from = NULL,
+          lease_owner = NULL, completed_at = ${slot('completedAt')}::timestamptz,
+          updated_at = ${slot('completedAt')}::timestamptz
+      WHERE id = ${slot('runId')} AND status = 'running' AND lease_generation = ${slot('generation')}
+      RETURNING id
+    ), ${candidates}, claimed AS (${claim})
+    SELECT (SELECT COUNT(*) FROM done)::int AS completed, claimed.*
+    FROM (SELECT 1) AS one LEFT JOIN claimed ON true`.compile(db)
+})
 
 /** A step's row and the lease it is written under. */
 type StepValues = NewStep & { leaseRunId: string; generation: number }

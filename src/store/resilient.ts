@@ -49,6 +49,7 @@ const METHOD_KINDS = {
   commitStep: 'fenced',
   saveProgress: 'fenced',
   completeRun: 'fenced',
+  completeRunAndClaim: 'fenced',
   failRun: 'fenced',
   releaseRun: 'once',
   suspendRun: 'fenced',
@@ -69,6 +70,8 @@ export function withDatabaseErrors(
 ): Store {
   const wrapped: Partial<Record<keyof Store, unknown>> = {}
   for (const name of Object.keys(METHOD_KINDS) as (keyof Store)[]) {
+    // Optional methods a family does not offer stay absent.
+    if (store[name] === undefined) continue
     const method = store[name] as (...args: unknown[]) => Promise<unknown>
     const kind: MethodKind = METHOD_KINDS[name]
     wrapped[name] = async (...args: unknown[]) => {

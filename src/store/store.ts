@@ -223,6 +223,13 @@ export interface PurgeRequest {
   limit: number
 }
 
+/** What a completion carrying a claim did (`RunQueue.completeRunAndClaim`). */
+export interface CompletedAndClaimed {
+  completed: boolean
+  next: ClaimedRun | null
+  claimAgain: boolean
+}
+
 /** The engine's side: claiming runs and the fenced writes of an execution. */
 export interface RunQueue {
   /** Atomically take the oldest claimable run (stale running first, then pending). */
@@ -236,6 +243,17 @@ export interface RunQueue {
   commitStep(lease: Lease, step: NewStep): Promise<boolean>
   saveProgress(lease: Lease, progress: Progress, now: string): Promise<boolean>
   completeRun(lease: Lease, output: string | null, now: string): Promise<boolean>
+  /**
+   * Where the family can do both in one statement (PostgreSQL): complete the run (`completed`
+   * as `completeRun` answers) and claim the next one (`request.now` is the completion's time).
+   * `next` is the run claimed; `claimAgain` says a claim could still find one (the carried
+   * claim took none, but not because nothing was due). Absent elsewhere.
+   */
+  completeRunAndClaim?(
+    lease: Lease,
+    output: string | null,
+    request: ClaimRequest,
+  ): Promise<CompletedAndClaimed>
   failRun(lease: Lease, error: string, now: string): Promise<boolean>
   /** Hand a running run back to the queue (graceful shutdown) so another worker resumes it now. */
   releaseRun(lease: Lease, now: string): Promise<boolean>
