@@ -26,6 +26,23 @@ const throttleWait = sql.raw(`json_build_object('kind', 'throttle', 'key', NEW.t
 const lockKey = (key: string) =>
   sql.raw(`PERFORM pg_advisory_xact_lock(${CONCURRENCY_LOCK_CLASS}, hashtext(${key}));`)
 
+/** A trigger's condition: the update is a claim starting a run with a concurrency key. */
+const claimsKeyedRun = sql.raw(
+  `NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL`,
+)
+
+/**
+ * Turns a claim back in a BEFORE trigger (PL/pgSQL): the run stays pending as it was, its
+ * lease and attempt untouched; the caller says where it waits.
+ */
+const undoClaim = sql.raw(`NEW.status := 'pending';
+        NEW.lease_owner := NULL;
+        NEW.lease_generation := OLD.lease_generation;
+        NEW.heartbeat_at := OLD.heartbeat_at;
+        NEW.started_at := OLD.started_at;
+        NEW.attempt := OLD.attempt;
+        NEW.concurrency_slot := OLD.concurrency_slot;`)
+
 /** How many runs of a concurrency key are running (PL/pgSQL). */
 const running = (key: string) =>
   sql.raw(`(SELECT COUNT(*) FROM durably_runs AS busy
@@ -71,9 +88,7 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
     $$`.execute(db)
   await sql`
     CREATE OR REPLACE TRIGGER durably_runs_key_filled AFTER UPDATE OF status ON durably_runs
-    FOR EACH ROW WHEN (NEW.status = 'running' AND OLD.status = 'pending'
-      AND NEW.concurrency_key IS NOT NULL)
-    EXECUTE FUNCTION durably_key_filled()`.execute(db)
+    FOR EACH ROW WHEN (${claimsKeyedRun}) EXECUTE FUNCTION durably_key_filled()`.execute(db)
 
   await sql`
     CREATE OR REPLACE FUNCTION durably_key_full_insert() RETURNS trigger
@@ -128,13 +143,7 @@ export async function postgresFlowSchema(db: Kysely<Database>): Promise<void> {
         FROM durably_throttle_slots WHERE throttle_key = NEW.throttle_key;
       IF taken >= NEW.throttle_limit THEN
         -- Every start slot is taken: this claim becomes a move to the next free one.
-        NEW.status := 'pending';
-        NEW.lease_owner := NULL;
-        NEW.lease_generation := OLD.lease_generation;
-        NEW.heartbeat_at := NULL;
-        NEW.started_at := NULL;
-        NEW.attempt := OLD.attempt;
-        NEW.concurrency_slot := OLD.concurrency_slot;
+        ${undoClaim}
         NEW.available_at := next_free;
         NEW.wait_for := ${throttleWait};
         RETURN NEW;
@@ -211,13 +220,7 @@ export async function postgresKeyAdmission(db: Kysely<Database>): Promise<void> 
     BEGIN
       ${lockKey('NEW.concurrency_key')}
       IF ${running('NEW.concurrency_key')} >= COALESCE(NEW.concurrency_limit, 1) THEN
-        NEW.status := 'pending';
-        NEW.lease_owner := NULL;
-        NEW.lease_generation := OLD.lease_generation;
-        NEW.heartbeat_at := OLD.heartbeat_at;
-        NEW.started_at := OLD.started_at;
-        NEW.attempt := OLD.attempt;
-        NEW.concurrency_slot := OLD.concurrency_slot;
+        ${undoClaim}
         NEW.parked_from := OLD.available_at;
         NEW.available_at := ${sql.lit(NEVER)}::timestamptz;
       END IF;
@@ -226,9 +229,7 @@ export async function postgresKeyAdmission(db: Kysely<Database>): Promise<void> 
     $$`.execute(db)
   await sql`
     CREATE OR REPLACE TRIGGER durably_runs_key_admit BEFORE UPDATE OF status ON durably_runs
-    FOR EACH ROW WHEN (NEW.status = 'running' AND OLD.status = 'pending'
-      AND NEW.concurrency_key IS NOT NULL)
-    EXECUTE FUNCTION durably_key_admit()`.execute(db)
+    FOR EACH ROW WHEN (${claimsKeyedRun}) EXECUTE FUNCTION durably_key_admit()`.execute(db)
 }
 
 /** Start slots of the throttle key of `run` still taken at `now` (the claim's check). */
