@@ -79,13 +79,14 @@ describe.skipIf(postgresBackend.unavailable)(
     })
 
     it('completes runs that come one at a time mostly alone', async () => {
-    durably.start()
-    for (let n = 0; n < 20; n++) {
-      const { output } = await durably.jobs.step.triggerAndWait({ n })
-      expect(output).toBe(n * 2)
-    }
-    // A trigger may land before the claim that follows a completion, which then finds it and
-    // takes it for a backlog: the next completion carries a claim, finds nothing, and stops.
-    expect(carried()).toBeLessThan(10)
-  })
-})
+      durably.start()
+      for (let n = 0; n < 20; n++) {
+        const { output } = await durably.jobs.step.triggerAndWait({ n })
+        expect(output).toBe(n * 2)
+      }
+      // A trigger may land before the claim that follows a completion, which then finds it and
+      // takes it for a backlog: the next completion carries a claim, finds nothing, and stops.
+      expect(carried()).toBeLessThan(10)
+    })
+  },
+)
