@@ -221,7 +221,7 @@ async function complete(
   now: string,
   handoff: Handoff | undefined,
 ): Promise<boolean> {
-  const request = core.store.completeRunAndClaim ? handoff?.request(now) : null
+  const request = handoff?.request(now)
   if (!handoff || !request || !core.store.completeRunAndClaim) {
     return core.store.completeRun(lease, output, now)
   }

@@ -18,6 +18,7 @@ import {
 import { compiledStatement, type Slots } from './compiled.js'
 import { takeableEvent } from './event-match.js'
 import type { SqlFamily } from './family.js'
+import { completedColumns, type Fence, fencedUpdate } from './fence.js'
 import { migrate } from './migrations.js'
 import {
   decodeJsonText,
@@ -65,17 +66,11 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
   // The fence: the write happens only while the run is still ours under this lease. Each
   // fenced write is compiled once (per `keyed`, which adds the column write that frees a slot).
   function fencedStatement<P extends object>(
-    set: (slot: Slots<P & Fence>) => UpdateObject<Database, 'durably_runs'>,
+    set: (slot: Slots<P & KeyedFence>) => UpdateObject<Database, 'durably_runs'>,
   ): (lease: Lease, values: P) => Promise<boolean> {
-    const statement = compiledStatement<P & Fence>(
+    const statement = compiledStatement<P & KeyedFence>(
       (db, slot, shape) =>
-        db
-          .updateTable('durably_runs')
-          .set(shape.keyed ? { ...set(slot), ...FREES_SLOT } : set(slot))
-          .where('id', '=', slot('runId'))
-          .where('status', '=', 'running')
-          .where('lease_generation', '=', slot('generation'))
-          .compile(),
+        fencedUpdate(db, slot, shape.keyed ? { ...set(slot), ...FREES_SLOT } : set(slot)).compile(),
       (values) => (values.keyed ? 'keyed' : ''),
     )
     return async (lease, values) => {
@@ -98,15 +93,9 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
     progress: slot('progress'),
     updated_at: slot('now'),
   }))
-  const completeRun = fencedStatement<{ output: string | null; now: string }>((slot) => ({
-    status: 'completed',
-    output: slot('output'),
-    ...NO_WAIT,
-    error: null,
-    lease_owner: null,
-    completed_at: slot('now'),
-    updated_at: slot('now'),
-  }))
+  const completeRun = fencedStatement<{ output: string | null; now: string }>((slot) =>
+    completedColumns(slot('output'), slot('now')),
+  )
   const failRun = fencedStatement<{ error: string; now: string }>((slot) => ({
     status: 'failed',
     error: slot('error'),
@@ -609,7 +598,6 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
   return store
 }
 
-/** The wait a claimed run was suspended in; unreadable JSON just means none to resume. */
 /** What the engine needs of a claimed row to execute it. */
 function claimedRun(row: ClaimedRow): ClaimedRun {
   return {
@@ -625,6 +613,7 @@ function claimedRun(row: ClaimedRow): ClaimedRun {
   }
 }
 
+/** The wait a claimed run was suspended in; unreadable JSON just means none to resume. */
 function resumedWaitOf(text: unknown): WaitingFor | null {
   const decoded = decodeJsonText(text, () => 'wait')
   return decoded.ok && decoded.value !== null && typeof decoded.value === 'object'
@@ -633,9 +622,8 @@ function resumedWaitOf(text: unknown): WaitingFor | null {
 }
 
 /** What every fenced write is keyed by: the run and the lease generation it holds. */
-interface Fence {
-  runId: string
-  generation: number
+/** A fenced write's values: the lease, and whether the write frees a concurrency slot. */
+interface KeyedFence extends Fence {
   keyed: boolean
 }
 

@@ -11,6 +11,7 @@ import { MAX_PRIORITY } from '../flow.js'
 import { compiledStatement, type Slots } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
+import { completedColumns, type Fence, fencedUpdate } from './fence.js'
 import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
 import { postgresFlowSchema, postgresKeyAdmission, postgresThrottleTaken } from './postgres-flow.js'
 import { isPreparedStatementLost } from './postgres-prepared.js'
@@ -105,7 +106,6 @@ export const postgresFamily: SqlFamily = {
         runId: lease.runId,
         generation: lease.generation,
         output,
-        completedAt: request.now,
       })
       const { completed, status, ...row } = result.rows[0] ?? { completed: 0 }
       const done = Number(completed) === 1
@@ -343,13 +343,8 @@ function claimParts(slot: Slots<ClaimValues>, excluded?: RawBuilder<unknown>) {
   return { candidates, claim }
 }
 
-/** A completion and the claim it carries. */
-type CompletionValues = ClaimValues & {
-  runId: string
-  generation: number
-  output: string | null
-  completedAt: string
-}
+/** A completion (at the claim's `now`) and the claim it carries. */
+type CompletionValues = ClaimValues & Fence & { output: string | null }
 
 /**
  * A run without a concurrency key completes, and the next run is claimed, in one statement:
@@ -362,15 +357,8 @@ const completeAndClaimStatement = compiledStatement<
 >((db, slot) => {
   const { candidates, claim } = claimParts(slot, sql`${slot('runId')}`)
   return sql<{ completed: number } & Partial<ClaimedRow & { status: string }>>`
-    WITH done AS (
-      UPDATE durably_runs
-      SET status = 'completed', output = ${slot('output')}::json, error = NULL,
-          wait_for = NULL, wait_event = NULL, wait_correlation = NULL, parked_from = NULL,
-          lease_owner = NULL, completed_at = ${slot('completedAt')}::timestamptz,
-          updated_at = ${slot('completedAt')}::timestamptz
-      WHERE id = ${slot('runId')} AND status = 'running' AND lease_generation = ${slot('generation')}
-      RETURNING id
-    ), ${candidates}, claimed AS (${claim})
+    WITH done AS (${fencedUpdate(db, slot, completedColumns(slot('output'), slot('now'))).returning('id')}),
+    ${candidates}, claimed AS (${claim})
     SELECT (SELECT COUNT(*) FROM done)::int AS completed, claimed.*
     FROM (SELECT 1) AS one LEFT JOIN claimed ON true`.compile(db)
 })
