@@ -5,7 +5,7 @@
  * instance here has a pool of one connection, so `durably.db` sees the worker's session.
  */
 import { PostgresDialect, sql } from 'kysely'
-import pg from 'pg'
+import type pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createDurably, defineJob } from '../src/index.js'
@@ -48,11 +48,7 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL prepared statements', (
 
   beforeEach(async () => {
     database = await createPostgresDatabase()
-    pool = new pg.Pool({
-      connectionString: database.url,
-      options: `-c search_path=${database.schema}`,
-      max: 1,
-    })
+    pool = database.pool({ max: 1 })
     durably = open(pool)
     await durably.init()
   })

@@ -5,7 +5,7 @@
  * it unparked). Here the two claims are laid out by hand on two connections, in that order.
  */
 import { Kysely, PostgresDialect, sql } from 'kysely'
-import pg from 'pg'
+import type pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { migrate } from '../../src/store/migrations.js'
 import { postgresFamily } from '../../src/store/postgres-family.js'
@@ -33,11 +33,7 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL: a key filling under a 
 
   beforeEach(async () => {
     database = await createPostgresDatabase()
-    pool = new pg.Pool({
-      connectionString: database.url,
-      options: `-c search_path=${database.schema}`,
-      max: 3,
-    })
+    pool = database.pool({ max: 3 })
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     await migrate(db, postgresFamily)
   })

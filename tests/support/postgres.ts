@@ -22,17 +22,27 @@ export async function probePostgres(url = POSTGRES_URL): Promise<string | undefi
   }
 }
 
-export async function createPostgresDatabase(
-  url = POSTGRES_URL,
-): Promise<TestDatabase & { schema: string; url: string }> {
+export async function createPostgresDatabase(url = POSTGRES_URL): Promise<
+  TestDatabase & {
+    schema: string
+    url: string
+    /** A `pg` pool on this database's schema, ended by `cleanup()` if the test did not. */
+    pool(config?: import('pg').PoolConfig): import('pg').Pool
+  }
+> {
   const pg = (await import('pg')).default
   const { PostgresDialect } = await import('kysely')
   const schema = `durably_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
   const admin = new pg.Pool({ connectionString: url, max: 2 })
   await admin.query(`CREATE SCHEMA ${schema}`)
   const pools: InstanceType<typeof pg.Pool>[] = []
-  const makePool = () => {
-    const pool = new pg.Pool({ connectionString: url, max: 5, options: `-c search_path=${schema}` })
+  const makePool = (config: import('pg').PoolConfig = {}) => {
+    const pool = new pg.Pool({
+      connectionString: url,
+      options: `-c search_path=${schema}`,
+      ...config,
+      max: config.max ?? 5,
+    })
     pools.push(pool)
     return pool
   }
@@ -42,6 +52,7 @@ export async function createPostgresDatabase(
     url,
     dialect: new PostgresDialect({ pool: makePool() }),
     secondDialect: () => new PostgresDialect({ pool: makePool() }),
+    pool: makePool,
     async exec(sqlText, args = []) {
       const result = await raw.query(sqlText, args as unknown[])
       return result.rows as Record<string, unknown>[]
