@@ -5,7 +5,7 @@
  * statements are counted as they reach `pg`.
  */
 import { PostgresDialect } from 'kysely'
-import pg from 'pg'
+import type pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createDurably, defineJob } from '../src/index.js'
@@ -26,16 +26,14 @@ describe.skipIf(postgresBackend.unavailable)(
     let statements: string[]
 
     const open = (pool: pg.Pool) =>
-      createDurably({ dialect: new PostgresDialect({ pool }), pollingInterval: 50 }).register({
+      // No poll timer: every claim here follows a start, a trigger or a completion.
+      createDurably({ dialect: new PostgresDialect({ pool }), pollingInterval: 600_000 }).register({
         step: stepJob,
       })
 
     beforeEach(async () => {
       database = await createPostgresDatabase()
-      const pool = new pg.Pool({
-        connectionString: database.url,
-        options: `-c search_path=${database.schema}`,
-      })
+      const pool = database.pool({ max: 10 })
       statements = []
       pool.on('connect', (client) => {
         const query = client.query.bind(client) as (...args: unknown[]) => unknown
@@ -69,13 +67,15 @@ describe.skipIf(postgresBackend.unavailable)(
       const finished = nextEvent(durably, 'run:complete', (event) => event.runId === last)
       durably.start()
       await finished
+      // Counted at the last completion, before the reads below add statements of their own.
+      const atEnd = { carried: carried(), claimsAlone: claimsAlone() }
 
       const outputs = await Promise.all(runs.map((run) => durably.jobs.step.getRun(run.id)))
       expect(outputs.map((run) => run?.output)).toEqual(runs.map((_, n) => n * 2))
       // The first run's claim and the claim after its completion find the backlog; from then
       // on each completion carries the next claim, and the last one finds the queue empty.
-      expect(carried()).toBeGreaterThanOrEqual(18)
-      expect(claimsAlone()).toBeLessThanOrEqual(4)
+      expect(atEnd.carried).toBeGreaterThanOrEqual(18)
+      expect(atEnd.claimsAlone).toBeLessThanOrEqual(4)
     })
 
     it('completes runs that come one at a time mostly alone', async () => {
