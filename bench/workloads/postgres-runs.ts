@@ -151,7 +151,8 @@ export async function postgresRuns(
     }
     const waitEach = async (durably: Durably) => {
       durably.start()
-      for (let n = 0; n < latencyRuns; n++) await (durably as Registered).jobs.job.triggerAndWait({ n })
+      for (let n = 0; n < latencyRuns; n++)
+        await (durably as Registered).jobs.job.triggerAndWait({ n })
     }
     for (let round_ = 0; round_ < rounds; round_++) {
       const floor = await floorRound(server, runs)
