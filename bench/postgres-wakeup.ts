@@ -1,7 +1,9 @@
 /**
  * Trigger→start latency between two processes on PostgreSQL: this process triggers, a child
  * process with an idle worker (polling every 60 s, so only LISTEN/NOTIFY can wake it) starts
- * the run. Prints one JSON line. Skipped with a line on stderr when PostgreSQL is unreachable.
+ * the run; once with the worker at its defaults (listening on a shared pooled connection),
+ * once with `listen: pool` (a connection of its own). Prints one JSON line each. Skipped with
+ * a line on stderr when PostgreSQL is unreachable.
  *
  *   npx tsx bench/postgres-wakeup.ts [samples]
  */
@@ -19,11 +21,13 @@ const pingJob = defineJob({
   run: async () => null,
 })
 
-function open(schema: string, listen: boolean) {
+type Listening = 'defaults' | 'pool'
+
+function open(schema: string, listening: Listening) {
   const pool = new pg.Pool({ connectionString: URL, options: `-c search_path=${schema}`, max: 4 })
   return createDurably({
     dialect: new PostgresDialect({ pool }),
-    ...(listen ? { listen: pool } : {}),
+    ...(listening === 'pool' ? { listen: pool } : {}),
     pollingInterval: 60_000,
   }).register({ ping: pingJob })
 }
@@ -31,7 +35,7 @@ function open(schema: string, listen: boolean) {
 const wallClock = () => performance.timeOrigin + performance.now()
 
 if (process.argv[2] === '--worker') {
-  const durably = open(process.argv[3]!, true)
+  const durably = open(process.argv[3]!, process.argv[4] as Listening)
   durably.on('run:start', (event) => {
     console.log(JSON.stringify({ runId: event.runId, startedAt: wallClock() }))
   })
@@ -40,10 +44,13 @@ if (process.argv[2] === '--worker') {
   process.stdin.on('end', () => void durably.destroy().then(() => process.exit(0)))
   process.stdin.resume()
 } else {
-  await main(Number(process.argv[2] ?? 300))
+  for (const listening of ['defaults', 'pool'] as const) {
+    if (!(await main(Number(process.argv[2] ?? 300), listening))) break
+  }
 }
 
-async function main(samples: number) {
+/** False when PostgreSQL is unreachable (said once on stderr). */
+async function main(samples: number, listening: Listening): Promise<boolean> {
   const admin = new pg.Client({ connectionString: URL, connectionTimeoutMillis: 3000 })
   try {
     await admin.connect()
@@ -51,15 +58,15 @@ async function main(samples: number) {
     console.error(
       `postgres-wakeup: skipped, PostgreSQL unreachable at ${URL} (${(error as Error).message})`,
     )
-    return
+    return false
   }
   const schema = `durably_bench_${Date.now().toString(36)}`
   await admin.query(`CREATE SCHEMA ${schema}`)
-  const producer = open(schema, false)
+  const producer = open(schema, 'defaults')
   await producer.migrate()
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', import.meta.filename, '--worker', schema],
+    ['--import', 'tsx', import.meta.filename, '--worker', schema, listening],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
@@ -104,10 +111,12 @@ async function main(samples: number) {
     JSON.stringify({
       workload: 'postgres-wakeup',
       description: 'trigger in one process -> run:start in another (idle worker, polling 60 s)',
+      listen: listening === 'pool' ? 'listen: pool' : 'defaults',
       samples: latencies.length,
       p50_ms: at(0.5),
       p95_ms: at(0.95),
       p99_ms: at(0.99),
     }),
   )
+  return true
 }

@@ -162,7 +162,7 @@ export function createDurably(options: DurablyOptions): Durably {
   const now = clock.now
   const { db, store, listen, describeStorage } = openStore(resolved.dialect, {
     ...(resolved.family ? { family: resolved.family } : {}),
-    ...(resolved.listen ? { listen: resolved.listen } : {}),
+    ...(resolved.listen !== undefined ? { listen: resolved.listen } : {}),
     now,
   })
   const emitter = createEmitter(now)

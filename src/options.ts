@@ -43,20 +43,27 @@ export interface DurablyOptions {
    */
   family?: FamilyName
   /**
-   * PostgreSQL only: a `pg` Pool on the same database (the dialect's own pool is fine).
-   * The worker keeps one of its connections in `LISTEN`, so a run triggered by any process
-   * wakes idle workers everywhere at once instead of at their next poll. Durably also gives
-   * each of the pool's clients an 'error' listener, so a connection the server drops while a
-   * statement runs fails that statement (which durably retries or reports) instead of
-   * crashing the process with an unhandled 'error' event, and ends a connection given back
-   * while a statement on it still awaits its answer (`query_timeout` gave up on it), so the
-   * pool never hands out a connection stuck on a dead socket.
+   * PostgreSQL only: how idle workers hear of work triggered by other processes. By default a
+   * connection of the dialect's own pool runs `LISTEN` and stays in the pool, so a run
+   * triggered anywhere wakes idle workers everywhere within milliseconds instead of at their
+   * next poll (polling stays the fallback).
+   *
+   * Pass a `pg` Pool on the same database (the dialect's own pool is fine) to keep one of its
+   * connections out for listening instead: durably then asks it `SELECT 1` every heartbeat, so
+   * a partition that silently killed it is noticed at once; gives each of the pool's clients
+   * an 'error' listener, so a connection the server drops while a statement runs fails that
+   * statement (which durably retries or reports) instead of crashing the process with an
+   * unhandled 'error' event; and ends a connection given back while a statement on it still
+   * awaits its answer (`query_timeout` gave up on it), so the pool never hands out a
+   * connection stuck on a dead socket.
+   *
+   * `false`: never listen; workers in other processes find new work at their next poll.
    *
    * @example
    * const pool = new pg.Pool({ connectionString })
    * createDurably({ dialect: new PostgresDialect({ pool }), listen: pool })
    */
-  listen?: ListenPool
+  listen?: ListenPool | false
   /**
    * Remove finished runs (with their steps, logs and signals) once they are this old, in the
    * background while the worker is started: 100 runs at a time, pausing between
@@ -155,10 +162,11 @@ export function resolveOptions(options: unknown): CheckedOptions {
   }
   if (
     given.listen !== undefined &&
+    given.listen !== false &&
     (typeof given.listen?.connect !== 'function' || typeof given.listen?.on !== 'function')
   ) {
     throw new InvalidArgumentError(
-      'createDurably: "listen" must be a pg Pool (an object with connect())',
+      'createDurably: "listen" must be a pg Pool (an object with connect()) or false',
     )
   }
   return resolved

@@ -15,12 +15,22 @@ describe('createDurably({ listen })', () => {
     }
   })
 
+  it('accepts listen: false with a SQLite dialect, where there is nothing to turn off', async () => {
+    const database = await libsqlBackend.create()
+    try {
+      const durably = createDurably({ dialect: database.dialect, listen: false })
+      await durably.destroy()
+    } finally {
+      await database.cleanup()
+    }
+  })
+
   it('rejects a listen value that is not a pool', async () => {
     const database = await libsqlBackend.create()
     try {
       expect(() =>
         createDurably({ dialect: database.dialect, listen: 'postgres://x' as never }),
-      ).toThrow(/must be a pg Pool/)
+      ).toThrow(/must be a pg Pool \(an object with connect\(\)\) or false/)
     } finally {
       await database.cleanup()
     }

@@ -1,6 +1,7 @@
 /**
- * What only PostgreSQL does: wake-ups across processes through LISTEN/NOTIFY, and surviving
- * connections the server kills. Each "process" is an instance with its own pool.
+ * What only PostgreSQL does: wake-ups across processes through LISTEN/NOTIFY (at the defaults
+ * on a pooled connection, or on one of its own with `listen: pool`), and surviving connections
+ * the server kills. Each "process" is an instance with its own pool.
  */
 import { PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -24,6 +25,8 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
   const pools: pg.Pool[] = []
   const instances: Durably[] = []
 
+  /** Every statement text the pool's clients were given. */
+  const sent = new Map<pg.Pool, string[]>()
   const processPool = (applicationName: string) => {
     const pool = new pg.Pool({
       connectionString: database.url,
@@ -33,20 +36,54 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
     })
     // A connection the server terminates while idle in the pool is reported here, not thrown.
     pool.on('error', () => {})
+    const texts: string[] = []
+    sent.set(pool, texts)
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown
+      ;(client as { query: unknown }).query = (...args: unknown[]) => {
+        texts.push(String(args[0]))
+        return query(...args)
+      }
+    })
     pools.push(pool)
     return pool
   }
 
-  const openProcess = (applicationName: string, options: { listen?: boolean } = {}) => {
-    const pool = processPool(applicationName)
+  /** `listen`: the defaults (a shared pooled connection), the pool itself, or off. */
+  const openProcess = (
+    applicationName: string,
+    options: { listen?: 'pool' | false; pool?: pg.Pool; pollingInterval?: number } = {},
+  ) => {
+    const pool = options.pool ?? processPool(applicationName)
     const durably = createDurably({
       ...NEVER_POLL,
+      ...(options.pollingInterval ? { pollingInterval: options.pollingInterval } : {}),
       dialect: new PostgresDialect({ pool }),
-      ...(options.listen ? { listen: pool } : {}),
+      ...(options.listen === 'pool' ? { listen: pool } : {}),
+      ...(options.listen === false ? { listen: false as const } : {}),
     }).register({ note: noteJob })
     instances.push(durably)
     return durably
   }
+
+  /**
+   * Waits until the pool has sent its `count`th LISTEN and a claim after it (every LISTEN
+   * wakes the worker once), then until the worker is idle: from then on, with polling off in
+   * effect, only a notification can start a run.
+   */
+  const listening = async (pool: pg.Pool, worker: Durably, count = 1) => {
+    const texts = sent.get(pool)!
+    await waitUntil(
+      () => {
+        const listens = texts.flatMap((text, at) => (text.startsWith('LISTEN') ? [at] : []))
+        const at = listens[count - 1]
+        return at !== undefined && texts.slice(at + 1).some(isClaim)
+      },
+      { what: `LISTEN number ${count} and the claim it wakes` },
+    )
+    await waitUntil(() => worker.workerState === 'idle', { what: 'an idle worker' })
+  }
+  const isClaim = (text: string) => text.includes("SET status = 'running'")
 
   const terminate = (applicationName: string, queryPatterns = ['%']) =>
     database.exec(
@@ -65,10 +102,86 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
     await database.cleanup()
   })
 
-  describe('wake-ups through LISTEN/NOTIFY', () => {
+  describe('wake-ups through LISTEN/NOTIFY at the defaults', () => {
+    it('starts a run triggered by another process without waiting for a poll', async () => {
+      const pool = processPool(`worker-${database.schema}`)
+      const producer = openProcess(`producer-${database.schema}`)
+      const worker = openProcess(`worker-${database.schema}`, { pool })
+      await worker.init()
+      await listening(pool, worker)
+
+      const run = await producer.jobs.note.trigger({ text: 'hello' })
+      await nextEvent(worker, 'run:complete', (event) => event.runId === run.id)
+    })
+
+    it('gives the connection that ran LISTEN back to the pool', async () => {
+      const pool = processPool(`worker-${database.schema}`)
+      const worker = openProcess(`worker-${database.schema}`, { pool })
+      await worker.init()
+      await listening(pool, worker)
+
+      // Nothing runs and nothing polls (600 s): every connection is idle in the pool.
+      expect(pool.totalCount).toBeGreaterThan(0)
+      expect(pool.idleCount).toBe(pool.totalCount)
+    })
+
+    it('listens again on another connection after the server terminates the one that listened', async () => {
+      const workerName = `worker-${database.schema}`
+      const pool = processPool(workerName)
+      const producer = openProcess(`producer-${database.schema}`)
+      const worker = openProcess(workerName, { pool })
+      await worker.init()
+      await listening(pool, worker)
+      // Every connection of the worker's pool, the one that listened among them.
+      await terminate(workerName)
+      await listening(pool, worker, 2)
+
+      const run = await producer.jobs.note.trigger({ text: 'again' })
+      await nextEvent(worker, 'run:complete', (event) => event.runId === run.id)
+    })
+
+    it('never sends LISTEN with listen: false', async () => {
+      const pool = processPool(`worker-${database.schema}`)
+      const worker = openProcess(`worker-${database.schema}`, { pool, listen: false })
+      await worker.init()
+      await waitUntil(() => worker.workerState === 'idle', { what: 'an idle worker' })
+      // Stopping waits for a LISTEN in flight, had one been sent.
+      await worker.stop()
+
+      expect(sent.get(pool)!.some((text) => text.startsWith('LISTEN'))).toBe(false)
+      expect(sent.get(pool)!.some((text) => text.includes("SET status = 'running'"))).toBe(true)
+    })
+
+    it('polls without a word when the pool’s clients cannot take a query object', async () => {
+      const pool = processPool(`worker-${database.schema}`)
+      let refused = 0
+      pool.on('connect', (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown
+        ;(client as { query: unknown }).query = (...args: unknown[]) => {
+          if (typeof (args[0] as { submit?: unknown })?.submit !== 'function') return query(...args)
+          refused += 1
+          return Promise.reject(new TypeError('this client takes text only'))
+        }
+      })
+      const producer = openProcess(`producer-${database.schema}`)
+      const worker = openProcess(`worker-${database.schema}`, { pool, pollingInterval: 50 })
+      const errors = recordEvents(worker, ['worker:error'])
+      await worker.init()
+      await waitUntil(() => worker.workerState === 'idle', { what: 'an idle worker' })
+
+      const run = await producer.jobs.note.trigger({ text: 'polled' })
+      await nextEvent(worker, 'run:complete', (event) => event.runId === run.id)
+      await worker.stop()
+      expect(errors).toEqual([])
+      // Asked once, then never again: the worker polls.
+      expect(refused).toBe(1)
+    })
+  })
+
+  describe('wake-ups through LISTEN/NOTIFY with listen: pool', () => {
     it('starts a run triggered by another process without waiting for a poll', async () => {
       const producer = openProcess(`producer-${database.schema}`)
-      const worker = openProcess(`worker-${database.schema}`, { listen: true })
+      const worker = openProcess(`worker-${database.schema}`, { listen: 'pool' })
       await worker.init()
       await waitUntil(() => worker.workerState === 'idle', { what: 'an idle worker' })
 
@@ -94,7 +207,7 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
           }),
       })
       const producer = openProcess(`producer-${database.schema}`).register({ flaky: failing })
-      const worker = openProcess(`worker-${database.schema}`, { listen: true }).register({
+      const worker = openProcess(`worker-${database.schema}`, { listen: 'pool' }).register({
         flaky: failing,
       })
       await worker.init()
@@ -109,7 +222,7 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
     it('listens again after the server terminates its listening connection', async () => {
       const workerName = `worker-${database.schema}`
       const producer = openProcess(`producer-${database.schema}`)
-      const worker = openProcess(workerName, { listen: true })
+      const worker = openProcess(workerName, { listen: 'pool' })
       const events = recordEvents(worker, ['worker:error'])
       await worker.init()
       // The listening connection's last statement is its LISTEN, or the probe that follows
@@ -149,7 +262,7 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
         },
       })
       const workerName = `worker-${database.schema}`
-      const worker = openProcess(workerName, { listen: true }).register({ slow })
+      const worker = openProcess(workerName, { listen: 'pool' }).register({ slow })
       const errors = recordEvents(worker, ['worker:error'])
       const run = await worker.jobs.slow.trigger({})
       await worker.init()

@@ -20,6 +20,7 @@ import {
   type WorkListener,
 } from './postgres-listener.js'
 import { withPreparedStatements } from './postgres-prepared.js'
+import { listenOnSharedConnection } from './postgres-shared-listener.js'
 import { withDatabaseErrors } from './resilient.js'
 import type { Database } from './schema.js'
 import { sqliteFamily } from './sqlite-family.js'
@@ -29,14 +30,15 @@ export type { ListenHooks }
 
 export interface OpenStoreOptions {
   family?: FamilyName
-  listen?: ListenPool
+  /** A pool to keep a connection out of for `LISTEN`; false: never listen (PostgreSQL). */
+  listen?: ListenPool | false
   now: () => number
 }
 
 export interface OpenedStore {
   db: Kysely<Database>
   store: Store
-  /** Present where other processes can announce work (PostgreSQL with `listen`). */
+  /** Present where other processes can announce work (PostgreSQL unless `listen: false`). */
   listen?: (hooks: ListenHooks) => WorkListener
   /**
    * Where the database lives, when the dialect can tell (SQLocal in a browser), else
@@ -58,7 +60,7 @@ export interface StorageDescription {
 export function openStore(dialect: Dialect, options: OpenStoreOptions): OpenedStore {
   const family: SqlFamily =
     (options.family ?? detectFamily(dialect)) === 'postgres' ? postgresFamily : sqliteFamily
-  const pool = options.listen
+  const pool = options.listen || undefined
   if (pool && family !== postgresFamily) {
     throw new InvalidArgumentError(
       'createDurably: "listen" needs a PostgreSQL dialect (LISTEN/NOTIFY is PostgreSQL-only)',
@@ -73,10 +75,17 @@ export function openStore(dialect: Dialect, options: OpenStoreOptions): OpenedSt
     if (recoverable && (await recoverable.recover())) await family.prepare(db)
   }
   const store = withDatabaseErrors(createKyselyStore(db, family), family, recover, options.now)
+  // With a pool of its own, durably keeps one connection listening (and probes it); else it
+  // listens on whichever of the dialect's pooled connections runs its LISTEN.
+  const listening = (): Pick<OpenedStore, 'listen'> => {
+    if (pool) return { listen: (hooks) => listenForWork(pool, hooks) }
+    if (family !== postgresFamily || options.listen === false) return {}
+    return { listen: (hooks) => listenOnSharedConnection(db, hooks) }
+  }
   return {
     db,
     store,
-    ...(pool ? { listen: (hooks: ListenHooks) => listenForWork(pool, hooks) } : {}),
+    ...listening(),
     describeStorage: () => describeSqlocal(observed?.driver()),
   }
 }
