@@ -178,6 +178,23 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
     })
   })
 
+  it('polls without a word on a pool in pg’s pipeline mode, which refuses query objects', async () => {
+    const pool = new pg.Pool({
+      connectionString: database.url,
+      options: `-c search_path=${database.schema}`,
+      pipeline: true,
+    } as pg.PoolConfig)
+    pools.push(pool)
+    const producer = openProcess(`producer-${database.schema}`)
+    const worker = openProcess(`worker-${database.schema}`, { pool, pollingInterval: 50 })
+    const errors = recordEvents(worker, ['worker:error'])
+    await worker.init()
+    const run = await producer.jobs.note.trigger({ text: 'pipelined' })
+    await nextEvent(worker, 'run:complete', (event) => event.runId === run.id)
+    await worker.stop()
+    expect(errors).toEqual([])
+  })
+
   describe('wake-ups through LISTEN/NOTIFY with listen: pool', () => {
     it('starts a run triggered by another process without waiting for a poll', async () => {
       const producer = openProcess(`producer-${database.schema}`)

@@ -89,7 +89,8 @@ export function listenOnSharedConnection(
     } catch (error) {
       if (statement.connection && heard === statement.connection) stopHearing()
       if (closed) return
-      // The client sent the object's text, or refused it: not `pg`'s; polling only.
+      // A client that cannot take a query object (not `pg`'s, or `pg` in pipeline mode) sent
+      // its text or refused it: polling only, without a word.
       if (!statement.connection && isNotSubmittable(error)) return
       failures += 1
       hooks.onError(error)
@@ -117,9 +118,17 @@ export function listenOnSharedConnection(
   }
 }
 
-/** A server's syntax error (the client sent "[object Object]"), or a client's TypeError. */
+/**
+ * A server's syntax error (the client sent "[object Object]"), a client's TypeError, or `pg`
+ * refusing query objects on a pipelined connection.
+ */
 function isNotSubmittable(error: unknown): boolean {
-  return error instanceof TypeError || (error as { code?: unknown } | null)?.code === '42601'
+  if (error instanceof TypeError) return true
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
+  return (
+    code === '42601' ||
+    (typeof message === 'string' && /not supported in pipeline mode/.test(message))
+  )
 }
 
 /** What Kysely reads of a statement's result. */
