@@ -179,20 +179,35 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
   })
 
   it('polls without a word on a pool in pg’s pipeline mode, which refuses query objects', async () => {
+    const readTimeout = 100
     const pool = new pg.Pool({
       connectionString: database.url,
       options: `-c search_path=${database.schema}`,
       pipeline: true,
+      query_timeout: readTimeout,
     } as pg.PoolConfig)
     pools.push(pool)
+    pool.on('error', () => {})
+    let removed = 0
+    pool.on('remove', () => {
+      removed += 1
+    })
     const producer = openProcess(`producer-${database.schema}`)
-    const worker = openProcess(`worker-${database.schema}`, { pool, pollingInterval: 50 })
+    const worker = openProcess(`worker-${database.schema}`, { pool, pollingInterval: 20 })
     const errors = recordEvents(worker, ['worker:error'])
     await worker.init()
-    const run = await producer.jobs.note.trigger({ text: 'pipelined' })
-    await nextEvent(worker, 'run:complete', (event) => event.runId === run.id)
+    const startedAt = Date.now()
+    // Runs back to back for three read timeouts: a timer `pg` armed for the refused LISTEN
+    // and never cleared would destroy a healthy connection meanwhile.
+    let runs = 0
+    do {
+      const run = await producer.jobs.note.trigger({ text: `pipelined ${runs}` })
+      await nextEvent(worker, 'run:complete', (event) => event.runId === run.id)
+      runs += 1
+    } while (Date.now() - startedAt < 3 * readTimeout)
     await worker.stop()
     expect(errors).toEqual([])
+    expect(removed).toBe(0)
   })
 
   describe('wake-ups through LISTEN/NOTIFY with listen: pool', () => {

@@ -45,7 +45,6 @@ export function listenOnSharedConnection(
   let closed = false
   let failures = 0
   let retryTimer: ReturnType<typeof setTimeout> | undefined
-  let connecting: Promise<void> | undefined
   let heard: ProtocolConnection | undefined
   let stopHearing = () => {}
 
@@ -53,18 +52,28 @@ export function listenOnSharedConnection(
     if (closed || retryTimer) return
     retryTimer = setTimeout(() => {
       retryTimer = undefined
-      connecting = listen()
+      void listen()
     }, delay)
   }
 
+  // A failure is reported once per streak: a refusal that lasts (a standby refuses LISTEN)
+  // must not say the same every second. Listening is tried again all the same.
+  const failed = (error: unknown) => {
+    failures += 1
+    if (failures === 1) hooks.onError(error)
+    listenLater(backoffDelay(hooks.retry, failures))
+  }
+
   const hear = (connection: ProtocolConnection) => {
+    if (closed) return
     const since = Date.now()
     const onNotification = (message: { channel: string }) => {
-      if (message.channel === WORK_CHANNEL) hooks.onWork()
+      if (message.channel === WORK_CHANNEL && !closed) hooks.onWork()
     }
     const onEnd = () => {
       if (heard !== connection) return
       stopHearing()
+      // The pool ending a connection it kept a while (idle timeout, maxUses) is routine.
       if (Date.now() - since < SHORT_LIVED_MS) failures += 1
       else failures = 0
       listenLater(failures === 0 ? 0 : backoffDelay(hooks.retry, failures))
@@ -84,35 +93,40 @@ export function listenOnSharedConnection(
     // Heard from the moment `pg` sends it, so nothing the session is notified of after its
     // LISTEN takes effect goes unheard; the wake below covers everything before.
     const statement = new SubmittedStatement(`LISTEN ${WORK_CHANNEL}`, hear)
+    let acquired = false
     try {
-      await db.executeQuery(CompiledQuery.raw(statement as unknown as string))
+      await db.connection().execute(async (connection) => {
+        acquired = true
+        await connection.executeQuery(CompiledQuery.raw(statement as unknown as string))
+      })
     } catch (error) {
       if (statement.connection && heard === statement.connection) stopHearing()
       if (closed) return
-      // A client that cannot take a query object (not `pg`'s, or `pg` in pipeline mode) sent
-      // its text or refused it: polling only, without a word.
-      if (!statement.connection && isNotSubmittable(error)) return
-      failures += 1
-      hooks.onError(error)
-      listenLater(backoffDelay(hooks.retry, failures))
+      // A client that cannot take a query object (not `pg`'s JavaScript client, or `pg` in
+      // pipeline mode) sent its text, refused it or was handed back: polling only, quietly.
+      // Failing to get a connection at all is a failure like any other.
+      if (statement.unsupported || (acquired && !statement.connection && isNotSubmittable(error)))
+        return
+      failed(error)
       return
     }
-    if (!statement.connection) return // a client that never ran it: polling only
-    if (closed) {
+    if (closed || !statement.connection) {
       stopHearing()
       return
     }
+    failures = 0
     hooks.onWork()
   }
 
-  connecting = listen()
+  void listen()
 
   return {
+    // Not waiting for a LISTEN in flight: on a socket that died without a word it may never
+    // be answered, and a late answer finds the listener closed.
     async close() {
       closed = true
       if (retryTimer) clearTimeout(retryTimer)
       retryTimer = undefined
-      await connecting
       stopHearing()
     },
   }
@@ -142,11 +156,21 @@ interface Answer {
  * A statement as `pg` runs a query object: `submit` gets the protocol connection, the
  * `handle…` methods its answers. Kysely awaits what `client.query` returns, which for a query
  * object is the object itself: a thenable settling on the answer.
+ *
+ * `pg`'s native client hands `submit` itself instead of a protocol connection, then waits for
+ * '_done' and reads `state`: the statement says it cannot run there, as a finished query.
  */
 class SubmittedStatement implements PromiseLike<Answer> {
   connection: ProtocolConnection | undefined
+  /** Submitted to something other than `pg`'s protocol connection: never sent. */
+  unsupported = false
+  /** `pg`'s: 'end' or 'error' once the statement no longer occupies its client. */
+  state: 'submitted' | 'end' | 'error' = 'submitted'
+  /** Set by `pg` when it times the statement out (`query_timeout`): called once it settles. */
+  callback?: (error: unknown, answer?: Answer) => void
   readonly #answer: Promise<Answer>
   #settle!: (error?: unknown) => void
+  readonly #onDone: (() => void)[] = []
 
   constructor(
     readonly text: string,
@@ -157,16 +181,36 @@ class SubmittedStatement implements PromiseLike<Answer> {
       this.#settle = (error) => {
         if (settled) return
         settled = true
-        if (error === undefined) resolve({ command: 'LISTEN', rowCount: null, rows: [] })
+        const answer: Answer = { command: 'LISTEN', rowCount: null, rows: [] }
+        this.state = error === undefined ? 'end' : 'error'
+        // Clears the read timer `pg` armed for it, as its own queries do.
+        this.callback?.(error ?? null, answer)
+        if (error === undefined) resolve(answer)
         else reject(error)
       }
     })
+    // Kysely awaits it; a settlement nobody awaits (the client threw first) is not a crash.
+    this.#answer.catch(() => {})
   }
 
-  submit(connection: ProtocolConnection): void {
-    this.connection = connection
-    this.onSubmit(connection)
-    connection.query(this.text)
+  submit(target: unknown): void {
+    if (!isProtocolConnection(target)) {
+      this.unsupported = true
+      process.nextTick(() => {
+        this.#settle(new Error('durably: this PostgreSQL client cannot run a query object'))
+        for (const listener of this.#onDone.splice(0)) listener()
+      })
+      return
+    }
+    this.connection = target
+    this.onSubmit(target)
+    target.query(this.text)
+  }
+
+  /** The native client's wait for the statement to leave it (the only event it asks for). */
+  once(event: string, listener: () => void): this {
+    if (event === '_done') this.#onDone.push(listener)
+    return this
   }
 
   handleError(error: unknown): void {
@@ -199,4 +243,17 @@ class SubmittedStatement implements PromiseLike<Answer> {
   toString(): string {
     return this.text
   }
+}
+
+/** `pg`'s protocol connection, as its JavaScript client hands it to a query object. */
+function isProtocolConnection(target: unknown): target is ProtocolConnection {
+  const candidate = target as Partial<Record<keyof ProtocolConnection, unknown>> | null
+  return (
+    typeof candidate?.query === 'function' &&
+    typeof candidate.sendCopyFail === 'function' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.removeListener === 'function' &&
+    // A client has `query` and `on` too; only the protocol connection parses statements.
+    'parsedStatements' in (candidate as object)
+  )
 }
