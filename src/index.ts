@@ -121,6 +121,7 @@ export type {
   SchemaVersionsTable,
   StepsTable,
 } from './store/schema.js'
+export { cacheStatements } from './store/statement-cache.js'
 export type {
   ClaimedRun,
   CreatedRun,

@@ -5,7 +5,8 @@
  * Building and compiling a Kysely query costs more than a fast statement takes to run, and
  * the claim, step commits, heartbeats and completions run once per run or step. Each execution
  * is marked as a hot statement (`isHotStatement`), so a driver that can keep it prepared on the
- * server does (PostgreSQL: postgres-prepared.ts).
+ * server does (PostgreSQL: postgres-prepared.ts), and its text is known as hot (`isHotSql`) to
+ * what sees only texts (statement-cache.ts, for SQLite databases shaped like better-sqlite3).
  */
 import { CompiledQuery, type Kysely, type QueryResult } from 'kysely'
 import type { Database } from './schema.js'
@@ -51,6 +52,7 @@ export function compiledStatement<P extends object, R = unknown>(
       if (shapes.size >= MAX_SHAPES) shapes.clear()
       compiled = compile(build(db, placeholder as Slots<P>, values))
       shapes.set(shape, compiled)
+      rememberHotText(compiled.sql)
     }
     return db.executeQuery<R>(hot(CompiledQuery.raw(compiled.sql, compiled.bind(values))))
   }
@@ -70,6 +72,20 @@ export function isHotStatement(query: CompiledQuery<unknown>): boolean {
 }
 
 const MAX_SHAPES = 64
+
+/** The texts of the hot statements compiled so far (forgotten all at once past a bound). */
+const hotTexts = new Set<string>()
+const MAX_HOT_TEXTS = 1024
+
+function rememberHotText(text: string): void {
+  if (hotTexts.size >= MAX_HOT_TEXTS) hotTexts.clear()
+  hotTexts.add(text)
+}
+
+/** Whether a statement text is one of the compiled hot statements'. */
+export function isHotSql(text: string): boolean {
+  return hotTexts.has(text)
+}
 
 const placeholder = (name: string) => new Placeholder(name)
 

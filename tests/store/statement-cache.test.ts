@@ -1,0 +1,124 @@
+/**
+ * `cacheStatements`: durably's hot statements are prepared once per database, everything
+ * else as before, and the database keeps its own API. (The whole contract suite also runs on
+ * it: better-sqlite3.cached.contract.test.ts.)
+ */
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { SqliteDialect, sql } from 'kysely'
+import { afterEach, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { cacheStatements, createDurably, defineJob, InvalidArgumentError } from '../../src/index.js'
+import { isHotSql } from '../../src/store/compiled.js'
+import { tempDir } from '../support/backends.js'
+
+const threeSteps = defineJob({
+  name: 'three-steps',
+  input: z.object({ n: z.number() }),
+  run: async (step, { n }) => {
+    const a = await step.run('a', () => n + 1)
+    const b = await step.run('b', () => a + 1)
+    return step.run('c', () => b + 1)
+  },
+})
+
+/** A better-sqlite3 database whose prepare calls are counted per text. */
+function countedDatabase(file: string) {
+  const database = new Database(file)
+  const prepared = new Map<string, number>()
+  const counted = new Proxy(database, {
+    get(target, property) {
+      if (property === 'prepare') {
+        return (text: string) => {
+          prepared.set(text, (prepared.get(text) ?? 0) + 1)
+          return target.prepare(text)
+        }
+      }
+      const value: unknown = Reflect.get(target, property, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  return { database, counted, prepared }
+}
+
+describe('cacheStatements', () => {
+  const cleanups: (() => void)[] = []
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup()
+  })
+  const file = () => {
+    const dir = tempDir('statement-cache')
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    return join(dir, 'test.db')
+  }
+
+  /** Runs `runs` 3-step runs to completion; what each text was prepared, how many times. */
+  async function drain(wrap: (database: Database.Database) => Database.Database, runs: number) {
+    const { counted, prepared } = countedDatabase(file())
+    const durably = createDurably({
+      dialect: new SqliteDialect({ database: wrap(counted) }),
+    }).register({ job: threeSteps })
+    try {
+      await durably.migrate()
+      await durably.jobs.job.batchTrigger(Array.from({ length: runs }, (_, n) => ({ n })))
+      let completed = 0
+      const done = new Promise<void>((resolve) =>
+        durably.on('run:complete', () => {
+          if (++completed === runs) resolve()
+        }),
+      )
+      durably.start()
+      await done
+    } finally {
+      await durably.destroy()
+    }
+    return prepared
+  }
+
+  it("prepares each of durably's hot statements once, however many runs", async () => {
+    const prepared = await drain(cacheStatements, 20)
+    const hot = [...prepared].filter(([text]) => isHotSql(text))
+    const claim = hot.find(([text]) => text.includes("SET status = 'running'"))
+    expect(claim, 'the claim is among the hot statements').toBeDefined()
+    expect(hot.filter(([, times]) => times > 1)).toEqual([])
+  })
+
+  it('is what keeps them prepared: without it the claim is prepared on every claim', async () => {
+    const prepared = await drain((database) => database, 20)
+    const claims = [...prepared].filter(([text]) => text.includes("SET status = 'running'"))
+    expect(claims.reduce((sum, [, times]) => sum + times, 0)).toBeGreaterThanOrEqual(20)
+  })
+
+  it('prepares every other statement as before', async () => {
+    const { counted, prepared } = countedDatabase(file())
+    const durably = createDurably({
+      dialect: new SqliteDialect({ database: cacheStatements(counted) }),
+    })
+    try {
+      await durably.migrate()
+      const own = sql<{ n: number }>`SELECT count(*) AS n FROM durably_runs`
+      await own.execute(durably.db)
+      await own.execute(durably.db)
+      expect(prepared.get('SELECT count(*) AS n FROM durably_runs')).toBe(2)
+    } finally {
+      await durably.destroy()
+    }
+  })
+
+  it("keeps the database's own API, and closes it", () => {
+    const database = new Database(file())
+    const cached = cacheStatements(database)
+    expect(cached.pragma('journal_mode', { simple: true })).toBe(
+      database.pragma('journal_mode', { simple: true }),
+    )
+    expect(cached.open).toBe(true)
+    cached.close()
+    expect(database.open).toBe(false)
+  })
+
+  it('rejects what is not a database with a typed error', () => {
+    expect(() => cacheStatements({} as never)).toThrow(InvalidArgumentError)
+    expect(() => cacheStatements(null as never)).toThrow(/expected a better-sqlite3 Database/)
+  })
+})
