@@ -10,6 +10,8 @@
  *   npm run bench -- flow-claim flow-throughput     concurrency limits: claims beside a backlog
  *                                                   behind full keys, throughput under a limit
  *   npm run bench -- trigger                        runs triggered one await at a time, worker on
+ *   npm run bench -- better-sqlite3                 throughput on better-sqlite3, with and without
+ *                                                   cacheStatements, against its own floor
  *   … --postgres                                    the flow workloads on PostgreSQL too, and
  *                                                   throughput, per-step and trigger against a raw
  *                                                   pg floor (alternating rounds, statements per run)
@@ -20,6 +22,7 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { batchTrigger } from './workloads/batch-trigger.js'
+import { betterSqlite3Throughput } from './workloads/better-sqlite3.js'
 import { claimLatency } from './workloads/claim.js'
 import { claimSleeping } from './workloads/claim-sleeping.js'
 import { concurrency } from './workloads/concurrency.js'
@@ -92,6 +95,10 @@ if (wants('throughput')) {
 if (wants('trigger')) {
   note('trigger')
   await triggerLoop(size.runs, measuredFloor)
+}
+if (wants('better-sqlite3')) {
+  note('better-sqlite3')
+  await betterSqlite3Throughput(size.runs, 3)
 }
 if (postgres && ['throughput', 'trigger', 'per-step', 'latency'].some(wants)) {
   note('throughput, trigger, per-step, latency on PostgreSQL (skipped when unreachable)')

@@ -1,0 +1,146 @@
+/**
+ * better-sqlite3 through Kysely's SqliteDialect, with and without `cacheStatements`: N runs of
+ * a 3-step job (batchTrigger, then drain), rounds alternating, against better-sqlite3's own
+ * floor (the same writes by hand, each statement prepared once as hand-written better-sqlite3
+ * code does, autocommit each). WAL and synchronous NORMAL, as durably sets them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { SqliteDialect } from 'kysely'
+import { cacheStatements, createDurably } from '../../src/index.js'
+import { threeStepJob } from '../setup.js'
+import { report, round } from '../stats.js'
+
+type Variant = 'plain' | 'cached'
+
+export async function betterSqlite3Throughput(runs: number, rounds: number): Promise<void> {
+  const results: Record<Variant | 'floor', { msPerRun: number; cpuUsPerRun: number }[]> = {
+    plain: [],
+    cached: [],
+    floor: [],
+  }
+  for (let round = 0; round < rounds; round++) {
+    results.floor.push(await floorRound(runs))
+    for (const variant of round % 2
+      ? (['cached', 'plain'] as const)
+      : (['plain', 'cached'] as const)) {
+      results[variant].push(await durablyRound(runs, variant))
+    }
+  }
+  const floorMs = median(results.floor.map((result) => result.msPerRun))
+  report({
+    workload: 'better-sqlite3-floor',
+    description:
+      'raw better-sqlite3: insert run, claim, 3 step rows, complete (statements prepared once, autocommit each); medians',
+    runs,
+    rounds,
+    ms_per_run: round(floorMs),
+    runs_per_s: Math.round(1000 / floorMs),
+  })
+  for (const variant of ['plain', 'cached'] as const) {
+    const ms = median(results[variant].map((result) => result.msPerRun))
+    report({
+      workload: 'better-sqlite3-throughput',
+      statements: variant === 'cached' ? 'cacheStatements' : 'prepared each time',
+      description:
+        '3-step runs, batchTrigger then worker with defaults, until the last completes; medians',
+      runs,
+      rounds,
+      ms_per_run: round(ms),
+      runs_per_s: Math.round(1000 / ms),
+      rounds_ms_per_run: results[variant].map((result) => round(result.msPerRun)),
+      cpu_us_per_run: Math.round(median(results[variant].map((result) => result.cpuUsPerRun))),
+      floor_runs_per_s: Math.round(1000 / floorMs),
+      ratio_to_floor: round(floorMs / ms, 2),
+    })
+  }
+}
+
+function open(): { database: Database.Database; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'durably-bench-bs3-'))
+  const database = new Database(join(dir, 'bench.db'), { timeout: 1000 })
+  database.pragma('journal_mode = WAL')
+  database.pragma('synchronous = NORMAL')
+  return {
+    database,
+    cleanup() {
+      database.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function durablyRound(runs: number, variant: Variant) {
+  const { database, cleanup } = open()
+  const wrapped = variant === 'cached' ? cacheStatements(database) : database
+  const durably = createDurably({ dialect: new SqliteDialect({ database: wrapped }) }).register({
+    job: threeStepJob,
+  })
+  try {
+    await durably.migrate()
+    let completed = 0
+    const done = new Promise<void>((resolve) =>
+      durably.on('run:complete', () => {
+        if (++completed === runs) resolve()
+      }),
+    )
+    const cpu = process.cpuUsage()
+    const started = performance.now()
+    await durably.jobs.job.batchTrigger(Array.from({ length: runs }, (_, n) => ({ n })))
+    durably.start()
+    await done
+    const elapsed = performance.now() - started
+    const used = process.cpuUsage(cpu)
+    return { msPerRun: elapsed / runs, cpuUsPerRun: (used.user + used.system) / runs }
+  } finally {
+    await durably.stop()
+    cleanup()
+  }
+}
+
+async function floorRound(runs: number) {
+  const { database, cleanup } = open()
+  const schema = createDurably({ dialect: new SqliteDialect({ database }) })
+  try {
+    await schema.migrate()
+    const insert =
+      database.prepare(`INSERT INTO durably_runs (id, job_name, payload, status, lease_generation, created_at, updated_at)
+      VALUES (?, 'three-steps', ?, 'pending', 0, ?, ?)`)
+    const claim =
+      database.prepare(`UPDATE durably_runs SET status = 'running', lease_owner = 'floor',
+      lease_generation = lease_generation + 1, heartbeat_at = ?, started_at = ?, updated_at = ? WHERE id = ?`)
+    const step =
+      database.prepare(`INSERT INTO durably_steps (id, run_id, name, step_index, status, output, started_at, completed_at)
+      VALUES (?, ?, ?, ?, 'completed', ?, ?, ?)`)
+    const complete =
+      database.prepare(`UPDATE durably_runs SET status = 'completed', output = ?, lease_owner = NULL,
+      completed_at = ?, updated_at = ? WHERE id = ?`)
+    const cpu = process.cpuUsage()
+    const started = performance.now()
+    for (let n = 0; n < runs; n++) {
+      const id = `floor-${n.toString().padStart(8, '0')}`
+      const now = new Date().toISOString()
+      insert.run(id, `{"n":${n}}`, now, now)
+      claim.run(now, now, now, id)
+      for (let index = 0; index < 3; index++) {
+        step.run(`${id}-${index}`, id, String(index), index, String(n + index), now, now)
+      }
+      complete.run(String(n + 3), now, now, id)
+      // Hand-written async code yields between runs as durably's worker does.
+      await Promise.resolve()
+    }
+    const elapsed = performance.now() - started
+    const used = process.cpuUsage(cpu)
+    return { msPerRun: elapsed / runs, cpuUsPerRun: (used.user + used.system) / runs }
+  } finally {
+    await schema.destroy().catch(() => undefined)
+    cleanup()
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
