@@ -10,8 +10,9 @@
  *   npm run bench -- flow-claim flow-throughput     concurrency limits: claims beside a backlog
  *                                                   behind full keys, throughput under a limit
  *   npm run bench -- trigger                        runs triggered one await at a time, worker on
- *   npm run bench -- better-sqlite3                 throughput on better-sqlite3, with and without
- *                                                   cacheStatements, against its own floor
+ *   npm run bench -- sqlite-database                throughput on better-sqlite3 and libSQL's Database
+ *                                                   through SqliteDialect, with and without
+ *                                                   cacheStatements, against their own floors
  *   … --postgres                                    the flow workloads on PostgreSQL too, and
  *                                                   throughput, per-step and trigger against a raw
  *                                                   pg floor (alternating rounds, statements per run)
@@ -22,7 +23,6 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { batchTrigger } from './workloads/batch-trigger.js'
-import { betterSqlite3Throughput } from './workloads/better-sqlite3.js'
 import { claimLatency } from './workloads/claim.js'
 import { claimSleeping } from './workloads/claim-sleeping.js'
 import { concurrency } from './workloads/concurrency.js'
@@ -35,6 +35,7 @@ import { memory } from './workloads/memory.js'
 import { perStep } from './workloads/per-step.js'
 import { postgresRuns } from './workloads/postgres-runs.js'
 import { purge } from './workloads/purge.js'
+import { sqliteDatabaseThroughput } from './workloads/sqlite-database.js'
 import { throughput } from './workloads/throughput.js'
 import { triggerLoop } from './workloads/trigger.js'
 import { wakeLateness } from './workloads/wake-lateness.js'
@@ -96,9 +97,9 @@ if (wants('trigger')) {
   note('trigger')
   await triggerLoop(size.runs, measuredFloor)
 }
-if (wants('better-sqlite3')) {
-  note('better-sqlite3')
-  await betterSqlite3Throughput(size.runs, 3)
+if (wants('sqlite-database')) {
+  note('sqlite-database')
+  await sqliteDatabaseThroughput(size.runs, 3)
 }
 if (postgres && ['throughput', 'trigger', 'per-step', 'latency'].some(wants)) {
   note('throughput, trigger, per-step, latency on PostgreSQL (skipped when unreachable)')

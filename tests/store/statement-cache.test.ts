@@ -7,9 +7,16 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { SqliteDialect, sql } from 'kysely'
+import Libsql from 'libsql'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { cacheStatements, createDurably, defineJob, InvalidArgumentError } from '../../src/index.js'
+import {
+  cacheStatements,
+  createDurably,
+  DatabaseError,
+  defineJob,
+  InvalidArgumentError,
+} from '../../src/index.js'
 import { isHotSql } from '../../src/store/compiled.js'
 import { tempDir } from '../support/backends.js'
 
@@ -116,6 +123,46 @@ describe('cacheStatements', () => {
     cached.close()
     expect(database.open).toBe(false)
   })
+
+  const drivers = {
+    'better-sqlite3': (path: string) => new Database(path),
+    "libSQL's Database": (path: string) => new Libsql(path) as unknown as Database.Database,
+  }
+  for (const [driver, open] of Object.entries(drivers)) {
+    it(`${driver}: a kept statement that failed as busy runs again once the lock is gone`, async () => {
+      const path = file()
+      const holder = open(path)
+      const durably = createDurably({
+        dialect: new SqliteDialect({ database: cacheStatements(open(path)) }),
+      }).register({ job: threeSteps })
+      try {
+        await durably.migrate()
+        await durably.jobs.job.trigger({ n: 0 }) // the insert is prepared and kept
+        holder.exec('BEGIN IMMEDIATE')
+        await expect(durably.jobs.job.trigger({ n: 1 })).rejects.toThrow(DatabaseError)
+        holder.exec('ROLLBACK')
+        const run = await durably.jobs.job.trigger({ n: 2 })
+        const done = new Promise<void>((resolve) => {
+          let completed = 0
+          durably.on('run:complete', () => {
+            if (++completed === 2) resolve()
+          })
+        })
+        durably.start()
+        await done
+        expect(await durably.jobs.job.getRun(run.id)).toMatchObject({
+          status: 'completed',
+          output: 5,
+        })
+        // Nothing was left holding a transaction: the other connection writes.
+        holder.exec('BEGIN IMMEDIATE')
+        holder.exec('ROLLBACK')
+      } finally {
+        await durably.destroy()
+        holder.close()
+      }
+    }, 20_000)
+  }
 
   it('rejects what is not a database with a typed error', () => {
     expect(() => cacheStatements({} as never)).toThrow(InvalidArgumentError)

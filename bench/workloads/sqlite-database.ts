@@ -1,39 +1,61 @@
 /**
- * better-sqlite3 through Kysely's SqliteDialect, with and without `cacheStatements`: N runs of
- * a 3-step job (batchTrigger, then drain), rounds alternating, against better-sqlite3's own
- * floor (the same writes by hand, each statement prepared once as hand-written better-sqlite3
- * code does, autocommit each). WAL and synchronous NORMAL, as durably sets them.
+ * A SQLite database object through Kysely's SqliteDialect (better-sqlite3, and libSQL's own
+ * `Database`, shaped like it), with and without `cacheStatements`: N runs of a 3-step job
+ * (batchTrigger, then drain), rounds alternating, against the same driver's floor (the same
+ * writes by hand, each statement prepared once as hand-written code with these drivers does,
+ * autocommit each). WAL and synchronous NORMAL, as durably sets them.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
-import { SqliteDialect } from 'kysely'
+import BetterSqlite3 from 'better-sqlite3'
+import { type SqliteDatabase, SqliteDialect } from 'kysely'
+import Libsql from 'libsql'
 import { cacheStatements, createDurably } from '../../src/index.js'
 import { threeStepJob } from '../setup.js'
 import { report, round } from '../stats.js'
 
 type Variant = 'plain' | 'cached'
 
-export async function betterSqlite3Throughput(runs: number, rounds: number): Promise<void> {
+/** The part of both drivers' database the workload uses. */
+interface Driven extends SqliteDatabase {
+  pragma(source: string): unknown
+  prepare(
+    sql: string,
+  ): SqliteDatabase['prepare'] extends (sql: string) => infer S
+    ? S & { run(...values: unknown[]): unknown }
+    : never
+}
+
+const DRIVERS: Record<string, (file: string) => Driven> = {
+  'better-sqlite3': (file) => new BetterSqlite3(file, { timeout: 1000 }) as unknown as Driven,
+  libsql: (file) => new Libsql(file, { timeout: 1000 }) as unknown as Driven,
+}
+
+export async function sqliteDatabaseThroughput(runs: number, rounds: number): Promise<void> {
+  for (const driver of Object.keys(DRIVERS)) await driverThroughput(driver, runs, rounds)
+}
+
+async function driverThroughput(driver: string, runs: number, rounds: number): Promise<void> {
   const results: Record<Variant | 'floor', { msPerRun: number; cpuUsPerRun: number }[]> = {
     plain: [],
     cached: [],
     floor: [],
   }
   for (let round = 0; round < rounds; round++) {
-    results.floor.push(await floorRound(runs))
+    results.floor.push(await floorRound(driver, runs))
     for (const variant of round % 2
       ? (['cached', 'plain'] as const)
       : (['plain', 'cached'] as const)) {
-      results[variant].push(await durablyRound(runs, variant))
+      results[variant].push(await durablyRound(driver, runs, variant))
     }
   }
   const floorMs = median(results.floor.map((result) => result.msPerRun))
   report({
-    workload: 'better-sqlite3-floor',
+    workload: 'sqlite-database-floor',
+    driver,
     description:
-      'raw better-sqlite3: insert run, claim, 3 step rows, complete (statements prepared once, autocommit each); medians',
+      'raw driver: insert run, claim, 3 step rows, complete (statements prepared once, autocommit each); medians',
     runs,
     rounds,
     ms_per_run: round(floorMs),
@@ -42,7 +64,8 @@ export async function betterSqlite3Throughput(runs: number, rounds: number): Pro
   for (const variant of ['plain', 'cached'] as const) {
     const ms = median(results[variant].map((result) => result.msPerRun))
     report({
-      workload: 'better-sqlite3-throughput',
+      workload: 'sqlite-database-throughput',
+      driver,
       statements: variant === 'cached' ? 'cacheStatements' : 'prepared each time',
       description:
         '3-step runs, batchTrigger then worker with defaults, until the last completes; medians',
@@ -58,9 +81,9 @@ export async function betterSqlite3Throughput(runs: number, rounds: number): Pro
   }
 }
 
-function open(): { database: Database.Database; cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'durably-bench-bs3-'))
-  const database = new Database(join(dir, 'bench.db'), { timeout: 1000 })
+function open(driver: string): { database: Driven; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'durably-bench-sqlite-'))
+  const database = DRIVERS[driver]!(join(dir, 'bench.db'))
   database.pragma('journal_mode = WAL')
   database.pragma('synchronous = NORMAL')
   return {
@@ -72,8 +95,8 @@ function open(): { database: Database.Database; cleanup(): void } {
   }
 }
 
-async function durablyRound(runs: number, variant: Variant) {
-  const { database, cleanup } = open()
+async function durablyRound(driver: string, runs: number, variant: Variant) {
+  const { database, cleanup } = open(driver)
   const wrapped = variant === 'cached' ? cacheStatements(database) : database
   const durably = createDurably({ dialect: new SqliteDialect({ database: wrapped }) }).register({
     job: threeStepJob,
@@ -100,8 +123,8 @@ async function durablyRound(runs: number, variant: Variant) {
   }
 }
 
-async function floorRound(runs: number) {
-  const { database, cleanup } = open()
+async function floorRound(driver: string, runs: number) {
+  const { database, cleanup } = open(driver)
   const schema = createDurably({ dialect: new SqliteDialect({ database }) })
   try {
     await schema.migrate()
