@@ -1,6 +1,6 @@
 /**
- * SIGKILL at random moments, with 1, 2 and 4 worker processes on a libSQL file and 4 on
- * PostgreSQL: no run lost, none completed twice, no step body in two processes at once, none
+ * SIGKILL at random moments, with 1, 2 and 4 worker processes on a libSQL file, 2 on
+ * better-sqlite3 with `cacheStatements`, and 4 on PostgreSQL: no run lost, none completed twice, no step body in two processes at once, none
  * re-executed after it returned, re-executions no more than kills.
  */
 import { afterEach, describe, expect, it } from 'vitest'

@@ -1,27 +1,36 @@
 /**
  * Where a crash scenario keeps its data, described so a child process can open it too:
- * a libSQL file, or a PostgreSQL schema reached through the pool's search_path.
+ * a libSQL file, the same through better-sqlite3 with `cacheStatements`, or a PostgreSQL
+ * schema reached through the pool's search_path.
  */
 import { join } from 'node:path'
 import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
-import { type Dialect, PostgresDialect } from 'kysely'
+import Database from 'better-sqlite3'
+import { type Dialect, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
+import { cacheStatements } from '../../src/index.js'
 
-export type CrashBackend = 'libsql' | 'postgres'
+export type CrashBackend = 'libsql' | 'better-sqlite3' | 'postgres'
 
 /** JSON-serialisable: passed to children in an environment variable. */
 export type DatabaseLocation =
   | { backend: 'libsql'; file: string }
+  | { backend: 'better-sqlite3'; file: string }
   | { backend: 'postgres'; url: string; schema: string }
 
-export function libsqlLocation(dir: string): DatabaseLocation {
-  return { backend: 'libsql', file: join(dir, 'crash.db') }
+export function fileLocation(backend: 'libsql' | 'better-sqlite3', dir: string): DatabaseLocation {
+  const file = join(dir, 'crash.db')
+  return backend === 'libsql' ? { backend, file } : { backend, file }
 }
 
 export function openDialect(location: DatabaseLocation): Dialect {
   if (location.backend === 'libsql') {
     return new LibsqlDialect({ client: createClient({ url: `file:${location.file}` }) })
+  }
+  if (location.backend === 'better-sqlite3') {
+    const database = cacheStatements(new Database(location.file, { timeout: 5000 }))
+    return new SqliteDialect({ database })
   }
   const pool = new pg.Pool({
     connectionString: location.url,

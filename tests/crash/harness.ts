@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline'
 import pg from 'pg'
 import { createDurably } from '../../src/index.js'
 import { POSTGRES_URL, postgresBackend } from '../support/postgres.js'
-import { type DatabaseLocation, libsqlLocation, openDialect } from './database.js'
+import { type CrashBackend, type DatabaseLocation, fileLocation, openDialect } from './database.js'
 import { crashJobs, STEP_NAMES } from './jobs.js'
 import { type JournalEntry, openJournal, readJournal, wallClock } from './journal.js'
 
@@ -28,6 +28,7 @@ export const CRASH_CASES = [
   { backend: 'libsql', processes: 1 },
   { backend: 'libsql', processes: 2 },
   { backend: 'libsql', processes: 4 },
+  { backend: 'better-sqlite3', processes: 2 },
   { backend: 'postgres', processes: 4 },
 ] as const
 
@@ -35,7 +36,7 @@ export const CRASH_CASES = [
  * A fresh scenario for a case, or undefined (with one line saying why) where PostgreSQL is
  * unreachable off CI; in CI an unreachable PostgreSQL fails the test instead.
  */
-export async function scenarioFor(backend: 'libsql' | 'postgres'): Promise<Scenario | undefined> {
+export async function scenarioFor(backend: CrashBackend): Promise<Scenario | undefined> {
   if (backend === 'postgres' && postgresBackend.unavailable) {
     console.warn(`[crash] skipping PostgreSQL: ${postgresBackend.unavailable}`)
     return undefined
@@ -43,15 +44,12 @@ export async function scenarioFor(backend: 'libsql' | 'postgres'): Promise<Scena
   return createScenario(backend, POSTGRES_URL)
 }
 
-export async function createScenario(
-  backend: 'libsql' | 'postgres',
-  postgresUrl = '',
-): Promise<Scenario> {
+export async function createScenario(backend: CrashBackend, postgresUrl = ''): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'durably-crash-'))
   const journalFile = join(dir, 'journal.ndjson')
-  if (backend === 'libsql') {
+  if (backend !== 'postgres') {
     return {
-      location: libsqlLocation(dir),
+      location: fileLocation(backend, dir),
       journalFile,
       async cleanup() {
         rmSync(dir, { recursive: true, force: true })
