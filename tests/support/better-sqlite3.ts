@@ -1,7 +1,8 @@
 /**
  * better-sqlite3 through Kysely's SqliteDialect: the synchronous native driver many Node
  * apps already use. Each dialect owns its own connection to one temp file, as two
- * processes would. The second backend wraps each connection in `cacheStatements`.
+ * processes would. The second backend wraps each connection in `cacheStatements`;
+ * `sqliteDatabaseBackend` serves any driver shaped like better-sqlite3 (libsql-database.ts).
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,26 +11,34 @@ import { SqliteDialect } from 'kysely'
 import { cacheStatements } from '../../src/index.js'
 import { type Backend, tempDir } from './backends.js'
 
-export const betterSqlite3Backend = betterSqlite3('better-sqlite3', (database) => database)
+const openBetterSqlite3 = (file: string) => new Database(file, { timeout: 5000 })
 
-export const betterSqlite3CachedBackend = betterSqlite3(
+export const betterSqlite3Backend = sqliteDatabaseBackend(
+  'better-sqlite3',
+  openBetterSqlite3,
+  (database) => database,
+)
+
+export const betterSqlite3CachedBackend = sqliteDatabaseBackend(
   'better-sqlite3 with cached statements',
+  openBetterSqlite3,
   cacheStatements,
 )
 
-function betterSqlite3(
+export function sqliteDatabaseBackend(
   name: string,
+  openFile: (file: string) => Database.Database,
   wrap: (database: Database.Database) => Database.Database,
 ): Backend {
   return {
     name,
     family: 'sqlite',
     async create() {
-      const dir = tempDir('better-sqlite3')
+      const dir = tempDir(name.replace(/\W+/g, '-'))
       const file = join(dir, 'test.db')
       const connections: Database.Database[] = []
       const open = () => {
-        const connection = new Database(file, { timeout: 5000 })
+        const connection = openFile(file)
         connections.push(connection)
         return connection
       }
