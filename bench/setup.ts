@@ -85,3 +85,28 @@ export async function openBench(): Promise<Bench> {
     },
   }
 }
+
+/**
+ * `runs` runs of the 3-step job: triggered in one batchTrigger, then the worker started;
+ * resolves at the last completion with the time and CPU it took.
+ */
+export async function drainThreeStepRuns(
+  durably: ReturnType<typeof createDurably>,
+  job: { batchTrigger(inputs: { n: number }[]): Promise<unknown> },
+  runs: number,
+): Promise<{ elapsedMs: number; cpuUs: number }> {
+  let completed = 0
+  const done = new Promise<void>((resolve) =>
+    durably.on('run:complete', () => {
+      if (++completed === runs) resolve()
+    }),
+  )
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  await job.batchTrigger(Array.from({ length: runs }, (_, n) => ({ n })))
+  durably.start()
+  await done
+  const elapsedMs = performance.now() - started
+  const used = process.cpuUsage(cpu)
+  return { elapsedMs, cpuUs: used.user + used.system }
+}

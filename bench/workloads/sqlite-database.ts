@@ -12,7 +12,7 @@ import BetterSqlite3 from 'better-sqlite3'
 import { type SqliteDatabase, SqliteDialect } from 'kysely'
 import Libsql from 'libsql'
 import { cacheStatements, createDurably } from '../../src/index.js'
-import { threeStepJob } from '../setup.js'
+import { drainThreeStepRuns, threeStepJob } from '../setup.js'
 import { report, round } from '../stats.js'
 
 type Variant = 'plain' | 'cached'
@@ -103,20 +103,8 @@ async function durablyRound(driver: string, runs: number, variant: Variant) {
   })
   try {
     await durably.migrate()
-    let completed = 0
-    const done = new Promise<void>((resolve) =>
-      durably.on('run:complete', () => {
-        if (++completed === runs) resolve()
-      }),
-    )
-    const cpu = process.cpuUsage()
-    const started = performance.now()
-    await durably.jobs.job.batchTrigger(Array.from({ length: runs }, (_, n) => ({ n })))
-    durably.start()
-    await done
-    const elapsed = performance.now() - started
-    const used = process.cpuUsage(cpu)
-    return { msPerRun: elapsed / runs, cpuUsPerRun: (used.user + used.system) / runs }
+    const { elapsedMs, cpuUs } = await drainThreeStepRuns(durably, durably.jobs.job, runs)
+    return { msPerRun: elapsedMs / runs, cpuUsPerRun: cpuUs / runs }
   } finally {
     await durably.stop()
     cleanup()
