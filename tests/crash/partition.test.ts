@@ -177,6 +177,15 @@ describe('network partition between a worker and PostgreSQL', () => {
       )
       expect(takeover, 'the rescuer started the run').toBeDefined()
 
+      // The rescuer journals run:complete after the commit the observer saw: killed before
+      // that line, it would never write it.
+      await waitUntil(
+        () =>
+          readJournal(current.journalFile).some(
+            (entry) => entry.ev === 'run-complete' && entry.run === run.id,
+          ),
+        { what: 'the rescuer to journal the completion' },
+      )
       // Only the cut-off worker is left. With concurrency 1 it can take the probe only once
       // its doomed execution has ended: the probe completing proves that it did.
       rescuer.child.kill('SIGKILL')
