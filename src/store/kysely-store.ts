@@ -96,6 +96,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
   const completeRun = fencedStatement<{ output: string | null; now: string }>((slot) =>
     completedColumns(slot('output'), slot('now')),
   )
+  // Where the family can carry the next claim in a completion's statement (PostgreSQL).
+  const completeAndClaim = family.completeAndClaim?.bind(family)
   const failRun = fencedStatement<{ error: string; now: string }>((slot) => ({
     status: 'failed',
     error: slot('error'),
@@ -441,7 +443,7 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
 
     completeRun: (lease, output, now) => completeRun(lease, { output, now }),
 
-    ...(family.completeAndClaim
+    ...(completeAndClaim
       ? {
           async completeRunAndClaim(lease: Lease, output: string | null, request: ClaimRequest) {
             const alone = async () => ({
@@ -451,8 +453,8 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
             })
             // A keyed run's end wakes its parked runs, which this claim's snapshot cannot see.
             if (lease.keyed) return alone()
-            const outcome = await family.completeAndClaim?.(db, lease, output, request)
-            if (!outcome || outcome === 'collided') return alone()
+            const outcome = await completeAndClaim(db, lease, output, request)
+            if (outcome === 'collided') return alone()
             return { ...outcome, next: outcome.next ? claimedRun(outcome.next) : null }
           },
         }
@@ -621,7 +623,6 @@ function resumedWaitOf(text: unknown): WaitingFor | null {
     : null
 }
 
-/** What every fenced write is keyed by: the run and the lease generation it holds. */
 /** A fenced write's values: the lease, and whether the write frees a concurrency slot. */
 interface KeyedFence extends Fence {
   keyed: boolean

@@ -1,9 +1,10 @@
 /**
  * Kysely's SqliteDialect asks the database to prepare every statement it runs, and
- * better-sqlite3 (like libSQL's own `Database`, shaped after it) prepares anew each time: SQLite parses and plans the claim (with its triggers
- * and partial indexes) on every claim, which costs more than running it. `cacheStatements`
- * keeps durably's own hot statements (claim, step commit, heartbeat, completion, insert)
- * prepared, one per text; every other statement, yours included, is prepared as before.
+ * better-sqlite3 (like libSQL's own `Database`, shaped after it) prepares anew each time:
+ * SQLite parses and plans the claim (with its triggers and partial indexes) on every claim,
+ * which costs more than running it. `cacheStatements` keeps durably's own hot statements
+ * (claim, step commit, heartbeat, completion, insert) prepared, one per text; every other
+ * statement, yours included, is prepared as before.
  *
  * Reusing a prepared statement is how better-sqlite3 is meant to be used: each `run`/`all`
  * resets it, and SQLite prepares it again by itself when the schema changed. Hot statements
