@@ -262,7 +262,7 @@ async function dropParking(backend: Backend, db: Kysely<unknown>): Promise<void>
     'durably_runs_key_full_insert',
     'durably_runs_key_freed',
   ]) {
-    if (backend === 'libsql') await sql`DROP TRIGGER ${sql.raw(name)}`.execute(db)
-    else await sql`DROP TRIGGER ${sql.raw(name)} ON durably_runs`.execute(db)
+    if (backend === 'libsql') await sql`DROP TRIGGER IF EXISTS ${sql.raw(name)}`.execute(db)
+    else await sql`DROP TRIGGER IF EXISTS ${sql.raw(name)} ON durably_runs`.execute(db)
   }
 }
