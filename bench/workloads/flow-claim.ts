@@ -259,6 +259,7 @@ async function count(db: Kysely<unknown>, where: ReturnType<typeof sql>): Promis
 async function dropParking(backend: Backend, db: Kysely<unknown>): Promise<void> {
   for (const name of [
     'durably_runs_key_filled',
+    'durably_runs_slot_taken',
     'durably_runs_key_full_insert',
     'durably_runs_key_freed',
   ]) {

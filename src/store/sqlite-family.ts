@@ -13,7 +13,7 @@ import { type InsertedRunValues, insertedRunRow, insertedRunValues } from './row
 import type { Database } from './schema.js'
 import { isSqliteBusy } from './sqlite-busy.js'
 import { claimNextSqliteRun } from './sqlite-claim.js'
-import { afterInsert, sqliteFlowSchema } from './sqlite-flow.js'
+import { afterInsert, sqliteFlowSchema, sqliteSlotTakenTrigger } from './sqlite-flow.js'
 import type { Lease, NewRun, NewStep, Suspension } from './store.js'
 
 /**
@@ -75,6 +75,15 @@ export const sqliteFamily: SqlFamily = {
           DELETE FROM durably_attempts WHERE run_id = OLD.id;
         END`.execute(db)
       await sqliteFlowSchema(db)
+    }
+    if (version === 6) {
+      // Each new trigger exists before the one it replaces goes, so no write meanwhile misses
+      // both (one firing twice changes nothing), and processes migrating at once (SQLite has
+      // no migration lock) agree whatever the order.
+      await childEndedTrigger(db)
+      await sql`DROP TRIGGER IF EXISTS durably_runs_child_finished`.execute(db)
+      await sqliteSlotTakenTrigger(db)
+      await sql`DROP TRIGGER IF EXISTS durably_runs_key_filled`.execute(db)
     }
   },
 
@@ -221,8 +230,8 @@ async function registerKeys(db: Kysely<Database>, event: string, keys: string): 
 /**
  * Wake-ups as triggers, so they are part of the statement that causes them: inserting an
  * event makes every run waiting for it claimable (found through the event-waits index, one
- * lookup per key set registered for the name), and a child reaching a final status makes
- * its waiting parent claimable.
+ * lookup per key set registered for the name). A child's end wakes its parent through
+ * `childEndedTrigger`.
  */
 async function wakeTriggers(db: Kysely<Database>): Promise<void> {
   const correlation = sqliteFamily.correlation(sql.raw('NEW.data'), sql.raw('keyset.keys'))
@@ -245,8 +254,16 @@ async function wakeTriggers(db: Kysely<Database>): Promise<void> {
       WHERE id = NEW.target_run_id AND status = 'pending' AND wait_event = NEW.name
         AND available_at > NEW.created_at;
     END`.execute(db)
-  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_child_finished
-    AFTER UPDATE OF status ON durably_runs
+}
+
+/**
+ * A child reaching a final status makes its waiting parent claimable. Every write that ends
+ * a run sets `completed_at` and no claim does, so claims do not compile this trigger (schema
+ * version 6; version 3 had `durably_runs_child_finished` on `status`, which every claim sets).
+ */
+async function childEndedTrigger(db: Kysely<Database>): Promise<void> {
+  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_child_ended
+    AFTER UPDATE OF completed_at ON durably_runs
     WHEN NEW.parent_run_id IS NOT NULL AND OLD.status <> NEW.status
       AND NEW.status IN ('completed', 'failed', 'cancelled')
     BEGIN

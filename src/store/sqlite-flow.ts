@@ -6,8 +6,9 @@
  *   fires on `concurrency_limit`, which only the writes ending a keyed run set (to itself);
  * - the throttle needs no bookkeeping: a run's first start is its `started_at`, so the claim
  *   counts its key's starts in the period (index below) in the statement that starts it;
- * - a claim that fills a key parks its other due runs in a trigger on `lease_generation`,
- *   which only claims set, so only claims compile it;
+ * - a claim that fills a key parks its other due runs in a trigger on `concurrency_slot`,
+ *   which only the full claim sets (the quick claim takes no keyed run), so plain claims do
+ *   not compile it;
  * - parking after an insert, and moving runs behind a used-up throttle, are follow-up
  *   statements for keyed or throttled runs only: they spare later claims work (the claim
  *   itself checks every limit), so they need not be atomic. SQLite serialises writers: a
@@ -40,19 +41,6 @@ export async function sqliteFlowSchema(db: Kysely<Database>): Promise<void> {
     ON durably_runs (throttle_key, started_at)
     WHERE throttle_key IS NOT NULL AND started_at IS NOT NULL`.execute(db)
 
-  // Only the claim sets lease_generation, so only the claim compiles this one: parking right
-  // where a key fills, in the same statement, whatever else the database is doing.
-  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_filled
-    AFTER UPDATE OF lease_generation ON durably_runs
-    WHEN NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL
-    BEGIN
-      ${parkStatement(
-        sql.raw('NEW.concurrency_key'),
-        sql.raw('COALESCE(NEW.concurrency_limit, 1)'),
-        sql.raw('NEW.updated_at'),
-      )};
-    END`.execute(db)
-
   await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_key_freed
     AFTER UPDATE OF concurrency_limit ON durably_runs
     WHEN OLD.status = 'running' AND NEW.status <> 'running' AND OLD.concurrency_key IS NOT NULL
@@ -63,6 +51,25 @@ export async function sqliteFlowSchema(db: Kysely<Database>): Promise<void> {
         ORDER BY waiting.id
         LIMIT MAX(0, COALESCE(OLD.concurrency_limit, 1) - (SELECT COUNT(*) FROM durably_runs AS busy
           WHERE busy.status = 'running' AND busy.concurrency_key = OLD.concurrency_key)));
+    END`.execute(db)
+}
+
+/**
+ * Parking right where a key fills, in the claim's own statement, whatever else the database
+ * is doing. Only the full claim sets `concurrency_slot`, so only it compiles this trigger
+ * (schema version 6; version 4 had `durably_runs_key_filled` on `lease_generation`, which
+ * every claim sets).
+ */
+export async function sqliteSlotTakenTrigger(db: Kysely<Database>): Promise<void> {
+  await sql`CREATE TRIGGER IF NOT EXISTS durably_runs_slot_taken
+    AFTER UPDATE OF concurrency_slot ON durably_runs
+    WHEN NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL
+    BEGIN
+      ${parkStatement(
+        sql.raw('NEW.concurrency_key'),
+        sql.raw('COALESCE(NEW.concurrency_limit, 1)'),
+        sql.raw('NEW.updated_at'),
+      )};
     END`.execute(db)
 }
 

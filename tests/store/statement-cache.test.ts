@@ -19,6 +19,7 @@ import {
 } from '../../src/index.js'
 import { isHotSql } from '../../src/store/compiled.js'
 import { tempDir } from '../support/backends.js'
+import { countPrepares } from '../support/counted-database.js'
 
 const threeSteps = defineJob({
   name: 'three-steps',
@@ -30,23 +31,9 @@ const threeSteps = defineJob({
   },
 })
 
-/** A better-sqlite3 database whose prepare calls are counted per text. */
 function countedDatabase(file: string) {
   const database = new Database(file)
-  const prepared = new Map<string, number>()
-  const counted = new Proxy(database, {
-    get(target, property) {
-      if (property === 'prepare') {
-        return (text: string) => {
-          prepared.set(text, (prepared.get(text) ?? 0) + 1)
-          return target.prepare(text)
-        }
-      }
-      const value: unknown = Reflect.get(target, property, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
-  return { database, counted, prepared }
+  return { database, ...countPrepares(database) }
 }
 
 describe('cacheStatements', () => {
