@@ -6,12 +6,15 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[index]!
 }
 
+/** Percentiles and extremes; no spread of the samples (a million of them overflow the stack). */
 export function summarize(samples: readonly number[]) {
   const sorted = [...samples].sort((a, b) => a - b)
   return {
+    min: round(sorted[0] ?? Number.NaN),
     p50: round(percentile(sorted, 0.5)),
     p95: round(percentile(sorted, 0.95)),
     p99: round(percentile(sorted, 0.99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
   }
 }
 

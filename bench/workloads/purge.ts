@@ -122,12 +122,12 @@ export async function purge(finished: number, samples: number): Promise<void> {
       purge_runs_per_second: Math.round(removed / seconds),
       idle_samples: idle.length,
       idle_p50_ms: quiet.p50,
-      idle_max_ms: round(Math.max(...idle)),
+      idle_max_ms: quiet.max,
       idle_event_loop_delay_max_ms: round(idleLoopMax, 1),
       during_purge_samples: beside.length,
       during_purge_p50_ms: busy.p50,
       during_purge_p95_ms: busy.p95,
-      during_purge_max_ms: round(Math.max(...beside)),
+      during_purge_max_ms: busy.max,
       during_purge_event_loop_delay_max_ms: round(busyLoopMax, 1),
     })
     const batch = summarize(batches)
@@ -139,7 +139,7 @@ export async function purge(finished: number, samples: number): Promise<void> {
       batches: batches.length,
       batch_p50_ms: batch.p50,
       batch_p99_ms: batch.p99,
-      batch_max_ms: round(Math.max(...batches)),
+      batch_max_ms: batch.max,
     })
   } finally {
     bench.cleanup()
