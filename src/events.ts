@@ -293,7 +293,11 @@ export function createEmitter(now: () => number = Date.now): Emitter {
 
   const stampEvent = (input: EventInput): DurablyEvent => {
     sequence += 1
-    return { ...input, timestamp: new Date(now()).toISOString(), sequence } as DurablyEvent
+    // Not a spread: see insertedRunRow (store/rows.ts).
+    return Object.assign({}, input, {
+      timestamp: new Date(now()).toISOString(),
+      sequence,
+    }) as DurablyEvent
   }
 
   const deliver = (listener: (event: DurablyEvent) => void, event: DurablyEvent) => {

@@ -74,12 +74,13 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
       (values) => (values.keyed ? 'keyed' : ''),
     )
     return async (lease, values) => {
-      const result = await statement(db, {
-        ...values,
+      const fence = {
         runId: lease.runId,
         generation: lease.generation,
         keyed: lease.keyed === true,
-      })
+      }
+      // Not a spread: see insertedRunRow (rows.ts).
+      const result = await statement(db, Object.assign({}, values, fence))
       // At least one: SQLocal counts rows a trigger changed too (a waiting parent woken).
       return Number(result.numAffectedRows ?? 0n) > 0
     }
@@ -455,7 +456,9 @@ export function createKyselyStore(db: Kysely<Database>, family: SqlFamily): Stor
             if (lease.keyed) return alone()
             const outcome = await completeAndClaim(db, lease, output, request)
             if (outcome === 'collided') return alone()
-            return { ...outcome, next: outcome.next ? claimedRun(outcome.next) : null }
+            return Object.assign({}, outcome, {
+              next: outcome.next ? claimedRun(outcome.next) : null,
+            })
           },
         }
       : {}),

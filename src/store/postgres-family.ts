@@ -120,11 +120,11 @@ export const postgresFamily: SqlFamily = {
   },
 
   async commitStep(db, lease: Lease, step: NewStep) {
-    const result = await commitStepStatement(db, {
-      ...step,
-      leaseRunId: lease.runId,
-      generation: lease.generation,
-    })
+    // Not a spread: see insertedRunRow (rows.ts).
+    const result = await commitStepStatement(
+      db,
+      Object.assign({}, step, { leaseRunId: lease.runId, generation: lease.generation }),
+    )
     return Number(result.numAffectedRows ?? 0n) === 1
   },
 

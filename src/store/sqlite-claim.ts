@@ -116,7 +116,7 @@ export async function claimRun(
   if (!row) return null
   const claimed = claimedRow(row)
   await afterStart(db, claimed.row, request.now)
-  return { ...claimed, quick: quickRow !== undefined }
+  return Object.assign({}, claimed, { quick: quickRow !== undefined })
 }
 
 /** What every claim sets on the run it takes (the full claim adds the concurrency slot). */
