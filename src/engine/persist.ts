@@ -22,13 +22,14 @@ export async function persist(
   write: () => Promise<boolean>,
 ): Promise<boolean> {
   try {
-    return await retry(write, {
-      ...FENCED_WRITE_BACKOFF,
+    // Not a spread: in Node 20's V8 each property after one costs about 1 µs (store/rows.ts).
+    const patience = Object.assign({}, FENCED_WRITE_BACKOFF, {
       isRetryable: isDatabaseError,
       deadline: core.now() + core.options.staleThreshold / 2,
       now: core.now,
-      onRetry: (error) => reportError(core, context, error, runId),
+      onRetry: (error: unknown) => reportError(core, context, error, runId),
     })
+    return await retry(write, patience)
   } catch (error) {
     if (isDatabaseError(error)) {
       reportError(core, context, error, runId)
