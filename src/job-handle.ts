@@ -104,7 +104,10 @@ export function createJobHandle(
   }
 
   async function trigger(input: unknown, options?: TriggerOptions): Promise<Run> {
-    const prepared = await prepare(input, options, `trigger("${jobName}")`)
+    return storeTriggered(await prepare(input, options, `trigger("${jobName}")`))
+  }
+
+  async function storeTriggered(prepared: NewRun): Promise<Run> {
     await core.ready()
     // An embedded database answers at once, so a host triggering in a tight loop would hold
     // the event loop until its last trigger and the woken worker would start nothing before:
@@ -125,8 +128,25 @@ export function createJobHandle(
     trigger,
 
     async triggerAndWait(input, options) {
-      const run = await trigger(input, options)
-      return waitForRun(core, run.id, options?.timeout)
+      const began = core.now()
+      const timeout = options?.timeout
+      const prepared = await prepare(input, options, `trigger("${jobName}")`)
+      // Listening before the run is stored, nothing it emits can come first: no first read
+      // of its row (one statement fewer a call). Polling still sees another process end it.
+      const waiting = waitForRun(core, prepared.id, timeout, { readFirst: false })
+      waiting.settled.catch(() => {}) // a timeout during the insert is the caller's, below
+      let run: Run
+      try {
+        run = await storeTriggered(prepared)
+      } catch (error) {
+        waiting.cancel()
+        throw error
+      }
+      if (run.id === prepared.id) return waiting.settled
+      // An idempotency or debounce key returned an earlier run, which may have settled.
+      waiting.cancel()
+      const left = timeout === undefined ? undefined : Math.max(0, timeout - (core.now() - began))
+      return waitForRun(core, run.id, left).settled
     },
 
     async batchTrigger(inputs: BatchTriggerInput<unknown>[]) {

@@ -1,8 +1,9 @@
 /**
  * Watching one run until it settles, written once. `watchRun` listens to the run's events,
- * then reads its row (so a run that settled before we listened is not missed), then polls
- * the row every `pollingInterval` (so a run settled by another process is seen too). Its
- * terminal event, heard or read back from the row, is the last thing it reports.
+ * then reads its row (so a run that settled before we listened is not missed; skipped when
+ * the watch began before the run was stored), then polls the row every `pollingInterval`
+ * (so a run settled by another process is seen too). Its terminal event, heard or read back
+ * from the row, is the last thing it reports.
  *
  * `subscribe(runId)` (a ReadableStream), `triggerAndWait` (a Promise) and the HTTP SSE
  * routes are built on it.
@@ -27,8 +28,21 @@ export interface RunWatcher {
   onError(error: unknown): void
 }
 
+export interface WatchOptions {
+  /**
+   * Read the row at once, for a run that may have settled before the watch began. False
+   * only when the watch began before the run was stored: nothing it emits can come before.
+   */
+  readFirst?: boolean
+}
+
 /** Start watching; returns what stops it (idempotent). */
-export function watchRun(core: Core, runId: string, watcher: RunWatcher): () => void {
+export function watchRun(
+  core: Core,
+  runId: string,
+  watcher: RunWatcher,
+  { readFirst = true }: WatchOptions = {},
+): () => void {
   let open = true
   let poller: ReturnType<typeof setInterval> | undefined
   const stop = () => {
@@ -68,9 +82,11 @@ export function watchRun(core: Core, runId: string, watcher: RunWatcher): () => 
       end('settled')
     }
   }
-  void check(true).then(() => {
+  const poll = () => {
     if (open) poller = setInterval(() => void check(false), core.options.pollingInterval)
-  })
+  }
+  if (readFirst) void check(true).then(poll)
+  else poll()
   return stop
 }
 
@@ -96,9 +112,21 @@ export interface Settled {
   output: unknown
 }
 
-/** Resolves with the run's output once it completes; rejects if it fails, is cancelled or goes. */
-export function waitForRun(core: Core, runId: string, timeout?: number): Promise<Settled> {
-  return new Promise<Settled>((resolve, reject) => {
+export interface Waiting {
+  /** The run's output once it completes; rejects if it fails, is cancelled or goes. */
+  settled: Promise<Settled>
+  /** Stop waiting: `settled` then never settles. */
+  cancel(): void
+}
+
+export function waitForRun(
+  core: Core,
+  runId: string,
+  timeout?: number,
+  options: WatchOptions = {},
+): Waiting {
+  let cancel = () => {}
+  const settled = new Promise<Settled>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined
     const finish = (outcome: () => void) => {
       clearTimeout(timer)
@@ -106,15 +134,24 @@ export function waitForRun(core: Core, runId: string, timeout?: number): Promise
       outcome()
     }
     const gone = () => new NotFoundError(`Run ${runId} does not exist (was it deleted?)`)
-    const stop = watchRun(core, runId, {
-      onEvent(event) {
-        if (isTerminalEvent(event)) finish(() => settle(event))
+    const stop = watchRun(
+      core,
+      runId,
+      {
+        onEvent(event) {
+          if (isTerminalEvent(event)) finish(() => settle(event))
+        },
+        onEnd: (reason) => {
+          if (reason === 'gone') finish(() => reject(gone()))
+        },
+        onError: (error) => finish(() => reject(error)),
       },
-      onEnd: (reason) => {
-        if (reason === 'gone') finish(() => reject(gone()))
-      },
-      onError: (error) => finish(() => reject(error)),
-    })
+      options,
+    )
+    cancel = () => {
+      clearTimeout(timer)
+      stop()
+    }
     const settle = (event: TerminalEvent) => {
       switch (event.type) {
         case 'run:complete':
@@ -145,6 +182,7 @@ export function waitForRun(core: Core, runId: string, timeout?: number): Promise
       )
     }
   })
+  return { settled, cancel: () => cancel() }
 }
 
 /** The event a terminal row stands for, for watchers who arrive after it was emitted. */

@@ -952,6 +952,28 @@ export function defineContractSuite(backend: Backend): void {
         expect((await durably.getRun(run!.id))?.status).toBe('completed')
       })
 
+      it('resolves at once with the output of the finished run its idempotencyKey returns', async () => {
+        const durably = h.make()
+        const { echo } = durably.register({ echo: echoJob })
+        const first = await echo.trigger({ value: 'first' }, { idempotencyKey: 'once' })
+        await durably.processOne()
+        // No worker: only reading the earlier run's row can settle this.
+        const again = await echo.triggerAndWait(
+          { value: 'second' },
+          { idempotencyKey: 'once', timeout: 5000 },
+        )
+        expect(again).toEqual({ id: first.id, output: { echoed: 'first' } })
+      })
+
+      it('waits for the pending run its idempotencyKey returns, and resolves when it completes', async () => {
+        const durably = h.make()
+        const { echo } = durably.register({ echo: echoJob })
+        const first = await echo.trigger({ value: 'first' }, { idempotencyKey: 'once' })
+        const waiting = echo.triggerAndWait({ value: 'second' }, { idempotencyKey: 'once' })
+        await durably.init()
+        expect(await waiting).toEqual({ id: first.id, output: { echoed: 'first' } })
+      })
+
       it('resolves when another instance executes the run', async () => {
         const waiter = h.make()
         const { echo } = waiter.register({ echo: echoJob })
