@@ -108,10 +108,16 @@ export async function claimRun(
   tryQuick: boolean,
 ): Promise<{ row: ClaimedRow; plain: boolean; quick: boolean } | null> {
   const values = claimValues(request)
-  const quickRow = tryQuick ? (await quickClaimStatement(db, values)).rows[0] : undefined
-  // Most quick misses find the queue empty (the worker caught up): a look costs a fraction
-  // of planning the full claim.
-  if (!quickRow && tryQuick && !(await claimableStatement(db, values)).rows[0]?.found) return null
+  let quickRow = tryQuick ? (await quickClaimStatement(db, values)).rows[0] : undefined
+  if (!quickRow && tryQuick) {
+    // Most quick misses find the queue empty (the worker caught up): a look costs a fraction
+    // of planning the full claim.
+    const due = (await dueRunStatement(db, values)).rows[0]
+    if (!due) return null
+    // A plain run due now that the quick claim missed was stored in between, typically by a
+    // trigger in this process while the worker went idle: the quick claim takes it.
+    if (due.plain) quickRow = (await quickClaimStatement(db, values)).rows[0]
+  }
   const row = quickRow ?? (await claimStatement(db, values)).rows[0]
   if (!row) return null
   const claimed = claimedRow(row)
@@ -184,15 +190,18 @@ const quickClaimStatement = compiledStatement<ClaimValues, CompactClaim>((db, sl
 }, claimShape)
 
 /**
- * Whether the full claim could take anything after the quick one took nothing: a due pending
- * run. (An abandoned run the quick claim passes over means a ranked run is due.)
+ * After the quick claim took nothing: the pending run due first (none: nothing to claim),
+ * and whether it is plain (the quick claim's kind). An abandoned run the quick claim passed
+ * over means a ranked run is due, which is not plain.
  */
-const claimableStatement = compiledStatement<ClaimValues, { found: number }>(
+const dueRunStatement = compiledStatement<ClaimValues, { plain: number }>(
   (db, slot, shape) =>
-    sql<{ found: number }>`
-      SELECT EXISTS (SELECT 1 FROM durably_runs INDEXED BY durably_runs_claimable
-        WHERE status = 'pending' AND available_at <= ${slot('now')}
-          AND +job_name IN (${jobNameList(slot, shape)})) AS found`.compile(db),
+    sql<{ plain: number }>`
+      SELECT (priority IS NULL AND concurrency_key IS NULL AND throttle_key IS NULL) AS plain
+      FROM durably_runs INDEXED BY durably_runs_claimable
+      WHERE status = 'pending' AND available_at <= ${slot('now')}
+        AND +job_name IN (${jobNameList(slot, shape)})
+      ORDER BY available_at, id LIMIT 1`.compile(db),
   (values) => `${values.jobs}`,
 )
 
