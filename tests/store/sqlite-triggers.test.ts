@@ -21,30 +21,14 @@ const echo = defineJob({
   run: async (step, { n }) => step.run('echo', () => n),
 })
 
-/** What version 5 left: the two triggers on columns every claim sets. */
-const VERSION_5_TRIGGERS = [
-  `CREATE TRIGGER durably_runs_child_finished
-    AFTER UPDATE OF status ON durably_runs
-    WHEN NEW.parent_run_id IS NOT NULL AND OLD.status <> NEW.status
-      AND NEW.status IN ('completed', 'failed', 'cancelled')
-    BEGIN
-      UPDATE durably_runs SET available_at = NEW.updated_at, updated_at = NEW.updated_at
-      WHERE id = NEW.parent_run_id AND status = 'pending'
-        AND json_extract(wait_for, '$.kind') = 'child' AND json_extract(wait_for, '$.runId') = NEW.id
-        AND available_at > NEW.updated_at;
-    END`,
-  `CREATE TRIGGER durably_runs_key_filled
-    AFTER UPDATE OF lease_generation ON durably_runs
-    WHEN NEW.status = 'running' AND OLD.status = 'pending' AND NEW.concurrency_key IS NOT NULL
-    BEGIN
-      UPDATE durably_runs SET parked_from = available_at, available_at = '9999-12-31T23:59:59.999Z'
-      WHERE concurrency_key = NEW.concurrency_key AND status = 'pending' AND parked_from IS NULL
-        AND available_at <= NEW.updated_at
-        AND (SELECT COUNT(*) FROM durably_runs AS busy
-             WHERE busy.status = 'running' AND busy.concurrency_key = NEW.concurrency_key)
-            >= COALESCE(NEW.concurrency_limit, 1);
-    END`,
-]
+/**
+ * What version 5 had, made from version 6's triggers: the same bodies under their old names,
+ * on columns every claim sets.
+ */
+const VERSION_5_NAMES = [
+  ['durably_runs_child_ended', 'durably_runs_child_finished', 'completed_at', 'status'],
+  ['durably_runs_slot_taken', 'durably_runs_key_filled', 'concurrency_slot', 'lease_generation'],
+] as const
 
 describe('the triggers SQLite compiles into claims and completions', () => {
   const cleanups: (() => void)[] = []
@@ -136,9 +120,24 @@ describe('the triggers SQLite compiles into claims and completions', () => {
     await durably.migrate()
     await durably.destroy()
     const database = open()
-    database.exec(`DROP TRIGGER durably_runs_child_ended; DROP TRIGGER durably_runs_slot_taken;
-      DELETE FROM durably_schema_versions WHERE version = 6`)
-    for (const trigger of VERSION_5_TRIGGERS) database.exec(trigger)
+    for (const [name, oldName, column, oldColumn] of VERSION_5_NAMES) {
+      const { sql } = database
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?")
+        .get(name) as { sql: string }
+      database.exec(`DROP TRIGGER ${name}`)
+      database.exec(
+        sql
+          .replace(name, oldName)
+          .replace(`AFTER UPDATE OF ${column}`, `AFTER UPDATE OF ${oldColumn}`),
+      )
+    }
+    database.exec('DELETE FROM durably_schema_versions WHERE version = 6')
+    const version5 = database
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%UPDATE OF status%'",
+      )
+      .all()
+    expect(version5, 'the version-5 wake-up trigger is in place').toHaveLength(1)
 
     const { quickClaim } = await claimAndComplete(open)
     expect(triggersIn(open, quickClaim)).toBe(0)
