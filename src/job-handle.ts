@@ -132,8 +132,13 @@ export function createJobHandle(
       const timeout = options?.timeout
       const prepared = await prepare(input, options, `trigger("${jobName}")`)
       // Listening before the run is stored, nothing it emits can come first: no first read
-      // of its row (one statement fewer a call). Polling still sees another process end it.
-      const waiting = waitForRun(core, prepared.id, timeout, { readFirst: false })
+      // of its row (one statement fewer a call). Polling, once it is stored, still sees
+      // another process end it.
+      let markStored = () => {}
+      const stored = new Promise<void>((resolve) => {
+        markStored = resolve
+      })
+      const waiting = waitForRun(core, prepared.id, timeout, { stored })
       waiting.settled.catch(() => {}) // a timeout during the insert is the caller's, below
       let run: Run
       try {
@@ -142,7 +147,10 @@ export function createJobHandle(
         waiting.cancel()
         throw error
       }
-      if (run.id === prepared.id) return waiting.settled
+      if (run.id === prepared.id) {
+        markStored()
+        return waiting.settled
+      }
       // An idempotency or debounce key returned an earlier run, which may have settled.
       waiting.cancel()
       const left = timeout === undefined ? undefined : Math.max(0, timeout - (core.now() - began))

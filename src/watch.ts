@@ -30,10 +30,11 @@ export interface RunWatcher {
 
 export interface WatchOptions {
   /**
-   * Read the row at once, for a run that may have settled before the watch began. False
-   * only when the watch began before the run was stored: nothing it emits can come before.
+   * For a watch begun before the run was stored: settles once it is. Nothing the run emits
+   * can come before, so its row is not read first, and polling starts only then (a poll
+   * before would find no row and take the run for deleted).
    */
-  readFirst?: boolean
+  stored?: Promise<void>
 }
 
 /** Start watching; returns what stops it (idempotent). */
@@ -41,7 +42,7 @@ export function watchRun(
   core: Core,
   runId: string,
   watcher: RunWatcher,
-  { readFirst = true }: WatchOptions = {},
+  { stored }: WatchOptions = {},
 ): () => void {
   let open = true
   let poller: ReturnType<typeof setInterval> | undefined
@@ -85,8 +86,8 @@ export function watchRun(
   const poll = () => {
     if (open) poller = setInterval(() => void check(false), core.options.pollingInterval)
   }
-  if (readFirst) void check(true).then(poll)
-  else poll()
+  if (stored) void stored.then(poll)
+  else void check(true).then(poll)
   return stop
 }
 

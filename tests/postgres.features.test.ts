@@ -276,6 +276,58 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL', () => {
     })
   })
 
+  it("triggerAndWait keeps waiting while its run's insert waits on a lock, across polls", async () => {
+    const applicationName = `waiter-${database.schema}`
+    const pool = processPool(applicationName)
+    const durably = openProcess('waiter', { pool, pollingInterval: 20 })
+    await durably.init()
+    // An open transaction holding the run's idempotency key: the insert waits on it.
+    const holder = new pg.Client({
+      connectionString: database.url,
+      options: `-c search_path=${database.schema}`,
+    })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      await holder.query(
+        `INSERT INTO durably_runs (id, job_name, payload, status, idempotency_key,
+           lease_generation, created_at, updated_at, available_at)
+         VALUES ('holder', 'note', '{}', 'pending', 'held', 0, now(), now(), now())`,
+      )
+      const waiting = durably.jobs.note.triggerAndWait(
+        { text: 'late' },
+        { idempotencyKey: 'held', timeout: 10_000 },
+      )
+      let outcome: string | undefined
+      waiting.then(
+        () => (outcome = 'resolved'),
+        (error: unknown) => (outcome = String(error)),
+      )
+      await waitUntil(
+        async () =>
+          (
+            await holder.query(
+              `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+              [applicationName],
+            )
+          ).rowCount,
+        { what: 'the insert waiting on the held key' },
+      )
+      // Three of the worker's polls, each as long as the waiter's: a waiter polling before
+      // its run is stored would have read no row by now, and taken the run for deleted.
+      const texts = sent.get(pool)!
+      const claimsBefore = texts.filter(isClaim).length
+      await waitUntil(() => texts.filter(isClaim).length >= claimsBefore + 3, {
+        what: 'three polls',
+      })
+      expect(outcome).toBeUndefined()
+      await holder.query('ROLLBACK')
+      expect(await waiting).toMatchObject({ output: 'LATE' })
+    } finally {
+      await holder.end()
+    }
+  })
+
   describe('faults', () => {
     it("finishes a run whose worker's connections are terminated mid-step", async () => {
       const held = gate()
