@@ -9,27 +9,16 @@ import Database from 'better-sqlite3'
 import { SqliteDialect, sql } from 'kysely'
 import Libsql from 'libsql'
 import { afterEach, describe, expect, it } from 'vitest'
-import { z } from 'zod'
+import { drainThreeStepRuns, threeStepJob } from '../../bench/setup.js'
 import {
   cacheStatements,
   createDurably,
   DatabaseError,
-  defineJob,
   InvalidArgumentError,
 } from '../../src/index.js'
 import { isHotSql } from '../../src/store/compiled.js'
 import { tempDir } from '../support/backends.js'
 import { countPrepares } from '../support/counted-database.js'
-
-const threeSteps = defineJob({
-  name: 'three-steps',
-  input: z.object({ n: z.number() }),
-  run: async (step, { n }) => {
-    const a = await step.run('a', () => n + 1)
-    const b = await step.run('b', () => a + 1)
-    return step.run('c', () => b + 1)
-  },
-})
 
 function countedDatabase(file: string) {
   const database = new Database(file)
@@ -52,18 +41,10 @@ describe('cacheStatements', () => {
     const { counted, prepared } = countedDatabase(file())
     const durably = createDurably({
       dialect: new SqliteDialect({ database: wrap(counted) }),
-    }).register({ job: threeSteps })
+    }).register({ job: threeStepJob })
     try {
       await durably.migrate()
-      await durably.jobs.job.batchTrigger(Array.from({ length: runs }, (_, n) => ({ n })))
-      let completed = 0
-      const done = new Promise<void>((resolve) =>
-        durably.on('run:complete', () => {
-          if (++completed === runs) resolve()
-        }),
-      )
-      durably.start()
-      await done
+      await drainThreeStepRuns(durably, durably.jobs.job, runs)
     } finally {
       await durably.destroy()
     }
@@ -121,7 +102,7 @@ describe('cacheStatements', () => {
       const holder = open(path)
       const durably = createDurably({
         dialect: new SqliteDialect({ database: cacheStatements(open(path)) }),
-      }).register({ job: threeSteps })
+      }).register({ job: threeStepJob })
       try {
         await durably.migrate()
         await durably.jobs.job.trigger({ n: 0 }) // the insert is prepared and kept
