@@ -149,10 +149,7 @@ export function waitForRun(
       },
       options,
     )
-    cancel = () => {
-      clearTimeout(timer)
-      stop()
-    }
+    cancel = () => finish(() => {})
     const settle = (event: TerminalEvent) => {
       switch (event.type) {
         case 'run:complete':
@@ -183,7 +180,8 @@ export function waitForRun(
       )
     }
   })
-  return { settled, cancel: () => cancel() }
+  // The executor ran already: `cancel` is the watch's own.
+  return { settled, cancel }
 }
 
 /** The event a terminal row stands for, for watchers who arrive after it was emitted. */
