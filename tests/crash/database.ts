@@ -15,29 +15,27 @@ export type CrashBackend = 'libsql' | 'better-sqlite3' | 'postgres'
 
 /** JSON-serialisable: passed to children in an environment variable. */
 export type DatabaseLocation =
-  | { backend: 'libsql'; file: string }
-  | { backend: 'better-sqlite3'; file: string }
+  | { backend: 'libsql' | 'better-sqlite3'; file: string }
   | { backend: 'postgres'; url: string; schema: string }
 
 export function fileLocation(backend: 'libsql' | 'better-sqlite3', dir: string): DatabaseLocation {
-  const file = join(dir, 'crash.db')
-  return backend === 'libsql' ? { backend, file } : { backend, file }
+  return { backend, file: join(dir, 'crash.db') }
 }
 
 export function openDialect(location: DatabaseLocation): Dialect {
+  if (location.backend === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: location.url,
+      options: `-c search_path=${location.schema}`,
+      max: 4,
+    })
+    // A connection dropped while idle is reported here; the next statement gets a fresh one.
+    pool.on('error', () => {})
+    return new PostgresDialect({ pool })
+  }
   if (location.backend === 'libsql') {
     return new LibsqlDialect({ client: createClient({ url: `file:${location.file}` }) })
   }
-  if (location.backend === 'better-sqlite3') {
-    const database = cacheStatements(new Database(location.file, { timeout: 5000 }))
-    return new SqliteDialect({ database })
-  }
-  const pool = new pg.Pool({
-    connectionString: location.url,
-    options: `-c search_path=${location.schema}`,
-    max: 4,
-  })
-  // A connection dropped while idle is reported here; the next statement gets a fresh one.
-  pool.on('error', () => {})
-  return new PostgresDialect({ pool })
+  const database = cacheStatements(new Database(location.file, { timeout: 5000 }))
+  return new SqliteDialect({ database })
 }
