@@ -6,6 +6,13 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[index]!
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
 /** Percentiles and extremes; no spread of the samples (a million of them overflow the stack). */
 export function summarize(samples: readonly number[]) {
   const sorted = [...samples].sort((a, b) => a - b)

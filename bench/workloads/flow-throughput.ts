@@ -11,7 +11,7 @@ import { z } from 'zod'
 import { type createDurably, defineJob } from '../../src/index.js'
 import { openPostgresBench } from '../postgres.js'
 import { openBench } from '../setup.js'
-import { report, round } from '../stats.js'
+import { median, report, round } from '../stats.js'
 
 const WORKER_CONCURRENCY = 8
 const LIMIT = 8
@@ -48,12 +48,6 @@ async function drain(durably: ReturnType<typeof createDurably>, variant: Variant
   await done
   const elapsed = performance.now() - started
   return (runs / elapsed) * 1000
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 async function measure(

@@ -8,15 +8,9 @@
 import type { createDurably } from '../../src/index.js'
 import { openPostgresBench, type PostgresBench } from '../postgres.js'
 import { manyStepsJob, threeStepJob } from '../setup.js'
-import { report, round } from '../stats.js'
+import { median, report, round } from '../stats.js'
 
 type Durably = ReturnType<typeof createDurably>
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 
 async function floorRound(server: PostgresBench, runs: number) {
   const { durably, raw, close } = await server.open()

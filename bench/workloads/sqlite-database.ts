@@ -13,7 +13,7 @@ import { type SqliteDatabase, SqliteDialect } from 'kysely'
 import Libsql from 'libsql'
 import { cacheStatements, createDurably } from '../../src/index.js'
 import { drainThreeStepRuns, threeStepJob } from '../setup.js'
-import { report, round } from '../stats.js'
+import { median, report, round } from '../stats.js'
 
 type Variant = 'plain' | 'cached'
 
@@ -149,9 +149,4 @@ async function floorRound(driver: string, runs: number) {
     await schema.destroy().catch(() => undefined)
     cleanup()
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
 }
