@@ -74,7 +74,7 @@ describe.skipIf(postgresBackend.unavailable)('PostgreSQL prepared statements', (
     const prepared = await preparedStatements()
     expect(prepared.every(({ name }) => /^durably_[0-9a-f]{16}$/.test(name))).toBe(true)
     const texts = prepared.map(({ statement }) => statement)
-    expect(texts.some((text) => text.includes('FOR UPDATE SKIP LOCKED'))).toBe(true)
+    expect(texts.some((text) => text.includes('FROM durably_claim_candidate('))).toBe(true)
     expect(texts.some((text) => text.includes('INSERT INTO durably_steps'))).toBe(true)
     expect(texts.some((text) => text.includes('json_to_recordset'))).toBe(true)
 

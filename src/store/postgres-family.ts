@@ -7,13 +7,13 @@
  * first execution returned.
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely'
-import { MAX_PRIORITY } from '../flow.js'
 import { compiledStatement, type Slots } from './compiled.js'
 import { eventWaitColumns, waitSatisfied } from './event-match.js'
 import type { SqlFamily } from './family.js'
 import { completedColumns, type Fence, fencedUpdate } from './fence.js'
-import { admissible, freeSlot, nextAttempt } from './flow-sql.js'
-import { postgresFlowSchema, postgresKeyAdmission, postgresThrottleTaken } from './postgres-flow.js'
+import { nextAttempt } from './flow-sql.js'
+import { claimCandidateFunction } from './postgres-claim-candidate.js'
+import { postgresFlowSchema, postgresKeyAdmission } from './postgres-flow.js'
 import { isPreparedStatementLost } from './postgres-prepared.js'
 import { insertedRunValues } from './rows.js'
 import type { ClaimedRow, Database, RunRow } from './schema.js'
@@ -56,6 +56,7 @@ export const postgresFamily: SqlFamily = {
     if (version === 3) return wakeTriggers(db)
     if (version === 4) return postgresFlowSchema(db)
     if (version === 5) return postgresKeyAdmission(db)
+    if (version === 7) return claimCandidateFunction(db)
     if (version !== 1) return
     // Work appears through inserts, retries (back to pending) and a running run with a
     // concurrency key ending (its waiting siblings become claimable). The database announces
@@ -241,20 +242,6 @@ async function claimOnce(db: Kysely<Database>, request: ClaimRequest): Promise<C
   return claimed
 }
 
-/**
- * A claim filter hidden from the planner's estimates. On a table never analyzed (a new
- * installation's, until autovacuum reaches it) the planner takes each filter on the candidates
- * (job name, priority, admissibility) to keep a fraction of a percent of rows, expects no
- * pending run to pass, and collects every pending run (the claimable index ANDed with the
- * job-name index) to sort them: 14 ms a claim at 20,000 pending runs. Inside a CASE a filter
- * counts for one half and no index serves it, so the claimable index is walked in due order
- * and the walk stops at the first run that passes: 2 ms, as with statistics.
- * tests/store/postgres-claim-plan.test.ts holds the plan to that shape.
- */
-function opaque(condition: RawBuilder<unknown>) {
-  return sql`CASE WHEN ${condition} THEN true ELSE false END`
-}
-
 /** The claim's values; its text is the same for every claim, compiled once. */
 interface ClaimValues {
   owner: string
@@ -282,43 +269,11 @@ function claimParts(slot: Slots<ClaimValues>, excluded?: RawBuilder<unknown>) {
   // stored is never taken for not yet due, as it could be by now(), read on the server a
   // hair before the client's reading of it. What is stale is judged by now() itself.
   const now = sql`${slot('now')}::timestamptz`
-  // Runs with a priority are ordered by their rank (due time minus the head start) through
-  // their own partial index, read up to now plus the largest head start (no due run ranks
-  // later), the others by due time; the better of the two first admissible
-  // runs is taken. Locking clauses are not allowed inside UNION, so each branch locks in
-  // its own CTE.
-  // The filters no index serves are opaque (`opaque`); the ranked branch's own stay in the
-  // open, as its index's predicate and range.
-  const pending = (branch: 'plain' | 'ranked') => {
-    const order = sql.ref(branch === 'ranked' ? 'candidate.claim_rank' : 'candidate.available_at')
-    return sql`SELECT candidate.id, ${order} AS rank FROM durably_runs AS candidate
-      WHERE candidate.status = 'pending' AND candidate.available_at <= ${now}
-        ${
-          branch === 'ranked'
-            ? sql`AND candidate.priority IS NOT NULL
-                AND candidate.claim_rank <= ${now} + make_interval(secs => ${MAX_PRIORITY})`
-            : sql``
-        }
-        AND ${opaque(sql`candidate.job_name = ANY(${jobNames})
-          ${branch === 'plain' ? sql`AND candidate.priority IS NULL` : sql``}
-          AND ${admissible('candidate', now, postgresThrottleTaken)}`)}
-      ORDER BY ${order}, candidate.id LIMIT 1 FOR UPDATE SKIP LOCKED`
-  }
-  const candidates = sql`stale AS (
-      SELECT id FROM durably_runs
-      WHERE status = 'running'
-        AND heartbeat_at < now() - make_interval(secs => ${slot('staleSeconds')})
-        AND job_name = ANY(${jobNames})
-        ${excluded ? sql`AND id <> ${excluded}` : sql``}
-      ORDER BY heartbeat_at LIMIT 1 FOR UPDATE SKIP LOCKED
-    ), plain AS (${pending('plain')}), ranked AS (${pending('ranked')}),
-    candidate AS (
-      -- A stale run is recovered before a new one starts.
-      (SELECT id FROM stale)
-      UNION ALL
-      (SELECT id FROM (SELECT id, rank FROM plain UNION ALL SELECT id, rank FROM ranked) AS due
-       ORDER BY rank, id LIMIT 1)
-      LIMIT 1
+  // The run to take, chosen and locked by the function (postgres-claim-candidate.ts).
+  const candidates = sql`candidate AS (
+      SELECT candidate_id AS id, candidate_slot AS slot
+      FROM durably_claim_candidate(${jobNames}, ${now}, ${slot('staleSeconds')}::float8,
+        ${excluded ?? sql`NULL`}::text)
     )`
   const claim = sql`
     UPDATE durably_runs AS run
@@ -332,8 +287,7 @@ function claimParts(slot: Slots<ClaimValues>, excluded?: RawBuilder<unknown>) {
           kind: sql`run.wait_for ->> 'kind'`,
           step: sql`run.wait_for ->> 'step'`,
         })},
-        concurrency_slot = CASE WHEN run.status = 'running' OR run.concurrency_key IS NULL
-          THEN run.concurrency_slot ELSE ${freeSlot('run')} END
+        concurrency_slot = candidate.slot
     FROM candidate
     WHERE run.id = candidate.id
     RETURNING run.id, run.job_name, run.payload::text AS payload, run.lease_generation,

@@ -77,21 +77,21 @@ export function defineContractSuite(backend: Backend): void {
         const durably = h.make()
         await durably.migrate()
         const versions = await rows('SELECT version FROM durably_schema_versions')
-        expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3, 4, 5, 6])
+        expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3, 4, 5, 6, 7])
         expect(await durably.getRuns()).toEqual([])
       })
 
       it('is idempotent', async () => {
         await h.make().migrate()
         await h.make().migrate()
-        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(6)
+        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(7)
       })
 
       it('applies each version once when two instances migrate at the same time', async () => {
         const first = h.make()
         const second = h.make({}, h.database.secondDialect())
         await Promise.all([first.migrate(), second.migrate()])
-        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(6)
+        expect(await rows('SELECT version FROM durably_schema_versions')).toHaveLength(7)
       })
 
       it('upgrades a version-1 database: its pending runs become claimable in creation order', async () => {
