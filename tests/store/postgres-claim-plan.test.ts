@@ -134,11 +134,25 @@ describe.skipIf(postgresBackend.unavailable).each(BACKLOGS)(
       await database?.cleanup()
     })
 
-    /** The plan of `text` as it ran, the claim it made rolled back. */
-    async function explain(text: string, values: readonly unknown[] = []): Promise<PlanNode> {
+    /**
+     * The plan of `text` as it ran, what it did rolled back: under `settings` (SET LOCAL), and
+     * as the prepared statement `name` when one is given.
+     */
+    async function explain(
+      text: string,
+      values: readonly unknown[] = [],
+      { settings = {}, name }: { settings?: Record<string, string>; name?: string } = {},
+    ): Promise<PlanNode> {
       await client.query('BEGIN')
       try {
-        const result = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, [...values])
+        for (const [setting, value] of Object.entries(settings)) {
+          await client.query(`SET LOCAL ${setting} = ${value}`)
+        }
+        const result = await client.query({
+          name,
+          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
+          values: [...values],
+        })
         const [explained] = result.rows[0]['QUERY PLAN'] as { Plan: PlanNode }[]
         return (explained as { Plan: PlanNode }).Plan
       } finally {
@@ -201,23 +215,13 @@ describe.skipIf(postgresBackend.unavailable).each(BACKLOGS)(
       generic: boolean,
     ): Promise<PlanNode> {
       const { text, values } = candidate(kind)
-      await client.query('BEGIN')
-      try {
-        for (const [name, value] of Object.entries(CANDIDATE_SETTINGS)) {
-          await client.query(`SET LOCAL ${name} = ${value}`)
-        }
-        if (generic) await client.query('SET LOCAL plan_cache_mode = force_generic_plan')
-        const result = await client.query({
-          // Named: a prepared statement, whose plan is generic when forced to be.
-          name: generic ? `candidate_${kind}_generic` : undefined,
-          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
-          values,
-        })
-        const [explained] = result.rows[0]['QUERY PLAN'] as { Plan: PlanNode }[]
-        return (explained as { Plan: PlanNode }).Plan
-      } finally {
-        await client.query('ROLLBACK')
-      }
+      // A generic plan is a prepared statement's, when forced to be.
+      return generic
+        ? explain(text, values, {
+            settings: { ...CANDIDATE_SETTINGS, plan_cache_mode: 'force_generic_plan' },
+            name: `candidate_${kind}_generic`,
+          })
+        : explain(text, values, { settings: CANDIDATE_SETTINGS })
     }
 
     it('walks the claimable index to the first plain run with the values planned in', async () => {
